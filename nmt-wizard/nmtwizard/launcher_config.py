@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from nmtwizard.exceptions import ConfigError
 
-__all__ = ["LauncherConfig", "load_launcher_config", "LOG_LEVELS"]
+__all__ = ["LOG_LEVELS", "LauncherConfig", "load_launcher_config"]
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -45,8 +45,12 @@ class LauncherConfig:
 class _Source:
     """Looks a key up in the environment first, then in the ini file, and names the origin."""
 
-    def __init__(self, environ: Mapping[str, str], parser: configparser.ConfigParser | None,
-                 ini_file: Path | None):
+    def __init__(
+        self,
+        environ: Mapping[str, str],
+        parser: configparser.ConfigParser | None,
+        ini_file: Path | None,
+    ):
         self.environ = environ
         self.parser = parser
         self.ini_file = ini_file
@@ -87,7 +91,8 @@ def _read_ini(path: Path) -> configparser.ConfigParser:
             raise ConfigError(f"{path}: unknown section [{section}]")
         unknown = set(parser.options(section)) - _INI_KEYS[section]
         if unknown:
-            raise ConfigError(f"{path}: unknown key(s) in [{section}]: {', '.join(sorted(unknown))}")
+            names = ", ".join(sorted(unknown))
+            raise ConfigError(f"{path}: unknown key(s) in [{section}]: {names}")
     return parser
 
 
@@ -105,7 +110,7 @@ def _redis_url_from_ini(source: _Source) -> str | None:
 
 
 def load_launcher_config(environ: Mapping[str, str] | None = None) -> LauncherConfig:
-    """Resolve the configuration from ``environ`` (default ``os.environ``) and ``LAUNCHER_CONFIG``."""
+    """Resolve the configuration from ``environ`` (default: os.environ) and LAUNCHER_CONFIG."""
     environ = os.environ if environ is None else environ
     ini_name = environ.get("LAUNCHER_CONFIG") or None
     ini_file = Path(ini_name).expanduser().resolve() if ini_name else None
@@ -121,7 +126,8 @@ def load_launcher_config(environ: Mapping[str, str] | None = None) -> LauncherCo
     config_path = None
     if config_dir:
         config_path = Path(config_dir).expanduser()
-        if not config_path.is_absolute() and ini_file and not origin.startswith("environment"):
+        from_file = not origin.startswith("environment")
+        if not config_path.is_absolute() and ini_file and from_file:
             config_path = ini_file.parent / config_path  # relative to the file that names it
         if not config_path.is_dir():
             raise ConfigError(f"{origin}: directory {config_path} does not exist")

@@ -14,9 +14,10 @@ from nmtwizard.exceptions import ConfigError
 from nmtwizard.launcher_config import load_launcher_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
-VAR_DIR = BASE_DIR / "var"
-
 env = environ.Env()
+
+# Local state of the embedded run (SQLite file, embedded Redis data, uploads in dev).
+VAR_DIR = Path(env.str("SNW_VAR_DIR", default=str(BASE_DIR / "var")))
 
 try:
     LAUNCHER = load_launcher_config()
@@ -95,14 +96,17 @@ TEMPLATES = [
 # Database: DATABASE_URL (env, or [database] url in LAUNCHER_CONFIG), SQLite by default
 # =============================================================================
 _database_url = LAUNCHER.database_url or f"sqlite:///{VAR_DIR / 'snw.sqlite3'}"
-try:
-    DATABASES = {"default": env.db_url_config(_database_url)}
-except (ImproperlyConfigured, KeyError) as exc:
-    raise ImproperlyConfigured(f"DATABASE_URL: cannot use {_database_url!r}: {exc}") from None
+_DATABASE_SCHEMES = ("postgres", "postgresql", "pgsql", "sqlite")
+_database_scheme = _database_url.partition("://")[0]
+if _database_scheme not in _DATABASE_SCHEMES:  # the URL itself may hold a password: not echoed
+    raise ImproperlyConfigured(
+        f"DATABASE_URL: unsupported scheme {_database_scheme!r}; use postgres://… or sqlite:///…"
+    )
+DATABASES = {"default": env.db_url_config(_database_url)}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    VAR_DIR.mkdir(exist_ok=True)
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # =============================================================================
@@ -171,7 +175,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = env.path("STATIC_ROOT", default=VAR_DIR / "static")
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
 
 # =============================================================================
 # Security (production values come from the environment; see README)

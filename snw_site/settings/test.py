@@ -4,8 +4,8 @@ import os
 
 os.environ.setdefault("DEBUG", "1")
 
-from snw_site.settings.base import *  # noqa: E402,F403
-from snw_site.settings.base import CACHES  # noqa: E402
+from snw_site.settings.base import *  # noqa: F403
+from snw_site.settings.base import CACHES
 
 # Argon2 costs ~50 ms per hash by design; tests hash thousands of passwords.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

