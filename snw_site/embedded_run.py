@@ -69,9 +69,13 @@ class ProcessGroup:
                 process.wait()
 
 
+DEMO_CONFIG_DIR = BASE_DIR / "nmt-wizard" / "config"
+
+
 def _demo_pools() -> list[str]:
-    """Pools the embedded run starts a worker for (SNW_DEMO_POOLS, comma-separated)."""
-    return [name for name in os.environ.get("SNW_DEMO_POOLS", "").split(",") if name]
+    """Pools the embedded run starts workers for (SNW_DEMO_POOLS, comma-separated)."""
+    names = os.environ.get("SNW_DEMO_POOLS", "local_demo,demo")
+    return [name for name in names.split(",") if name]
 
 
 def main() -> int:
@@ -85,6 +89,11 @@ def main() -> int:
     env.setdefault("DEBUG", "1")
     env.setdefault("SECRET_KEY", _secret_key(var_dir))
     env["SNW_VAR_DIR"] = str(var_dir)
+    env.setdefault("CONFIG_DIR", str(DEMO_CONFIG_DIR))
+    env.setdefault("SNW_CALLBACK_URL", f"http://{host}:{port}")
+    # Workers mint each task's restricted callback token through the accounts layer.
+    env.setdefault("NMTWIZARD_TOKEN_MINTER", "tasks_api.hooks:mint_task_token")
+    env.setdefault("NMTWIZARD_TOKEN_REVOKER", "tasks_api.hooks:revoke_task_token")
 
     stopping = False
 
@@ -109,8 +118,10 @@ def main() -> int:
         group.spawn(
             "launcher", sys.executable, "manage.py", "runserver", f"{host}:{port}", "--noreload"
         )
-        for pool in _demo_pools():
-            group.spawn(f"worker {pool}", sys.executable, "-m", "nmtwizard.worker", pool)
+        pools = _demo_pools()
+        if pools:
+            # The supervisor runs one worker per pool and restarts a crashed one with back-off.
+            group.spawn("workers", sys.executable, "-m", "nmtwizard.supervisor", *pools)
         log.info("SNW is running on http://%s:%s (Ctrl-C to stop)", host, port)
         while not stopping:
             exited = group.first_exited()

@@ -50,3 +50,22 @@ def _clean_redis_after_test(_redis_guard):
     yield
     _redis_guard.flushdb()
     _redis_guard.set(TEST_DB_MARKER, "1")
+
+
+@pytest.fixture(autouse=True)
+def _permissions_seeded(request):
+    """Transactional tests (and ``live_server``) flush every table, the permissions seeded by
+    migration ``accounts.0003`` included: put them back (one query when present) instead of
+    paying ``serialized_rollback`` on every such test."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = marker is not None and marker.kwargs.get("transaction", False)
+    names = request.fixturenames
+    if not (transactional or "transactional_db" in names or "live_server" in names):
+        return
+    request.getfixturevalue("transactional_db")
+    from accounts.constants import PERMISSION_DESCRIPTIONS
+    from accounts.models import Permission
+
+    if Permission.objects.count() != len(PERMISSION_DESCRIPTIONS):
+        for code, description in PERMISSION_DESCRIPTIONS.items():
+            Permission.objects.get_or_create(code=code, defaults={"description": description})

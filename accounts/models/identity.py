@@ -5,9 +5,11 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
-__all__ = ["Entity", "User"]
+__all__ = ["Entity", "User", "UserManager"]
 
-entity_code_validator = RegexValidator(r"^[A-Z]{2}\Z", "Entity code must be exactly 2 upper-case letters.")
+entity_code_validator = RegexValidator(
+    r"^[A-Z]{2}\Z", "Entity code must be exactly 2 upper-case letters."
+)
 user_code_validator = RegexValidator(r"^[A-Za-z]{3}\Z", "User code must be exactly 3 letters.")
 
 
@@ -34,8 +36,25 @@ class Entity(models.Model):
 
 
 class UserManager(BaseUserManager):
+    """Creates users from (entity, user code); the login name ``trainer_id`` is derived."""
+
+    use_in_migrations = True
+
     def get_by_natural_key(self, trainer_id):
         return self.get(trainer_id=trainer_id)
+
+    def create_user(self, *, entity, user_code, password=None, **fields):
+        """Validate and save a user; ``password=None`` gives an unusable password.
+
+        This is the low-level constructor (no policy, no audit); surfaces call
+        ``accounts.services.user_create`` instead.
+        """
+        user = self.model(entity=entity, user_code=user_code, **fields)
+        user.email = self.normalize_email(user.email)
+        user.set_password(password)
+        user.full_clean()
+        user.save(using=self._db)
+        return user
 
 
 class User(AbstractBaseUser):
@@ -59,15 +78,80 @@ class User(AbstractBaseUser):
     class Meta:
         ordering = ["trainer_id"]
         constraints = [
-            models.UniqueConstraint(fields=["entity", "user_code"], name="user_code_unique_in_entity"),
+            models.UniqueConstraint(
+                fields=["entity", "user_code"], name="user_code_unique_in_entity"
+            ),
             models.CheckConstraint(
-                condition=models.Q(user_code__regex=r"^[A-Za-z]{3}$"), name="user_code_three_letters"
+                condition=models.Q(user_code__regex=r"^[A-Za-z]{3}$"),
+                name="user_code_three_letters",
+            ),
+            # The entity half cannot be checked across tables; the shape and the user half can.
+            models.CheckConstraint(
+                condition=models.Q(trainer_id__regex=r"^[A-Z]{2}[A-Za-z]{3}$")
+                & models.Q(trainer_id__endswith=models.F("user_code")),
+                name="trainer_id_is_entity_and_user_code",
             ),
         ]
 
+    @property
+    def entity_code(self) -> str:
+        return self.entity.entity_code
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def derive_trainer_id(self) -> str:
+        return f"{self.entity.entity_code}{self.user_code}"
+
+    def clean(self):
+        super().clean()
+        if self.entity_id is not None and self.user_code:
+            self.trainer_id = self.derive_trainer_id()
+
     def save(self, *args, **kwargs):
-        self.trainer_id = f"{self.entity.entity_code}{self.user_code}"
+        self.trainer_id = self.derive_trainer_id()
         super().save(*args, **kwargs)
+
+    # -- Django admin hooks (no PermissionsMixin): every answer comes from accounts.policy --
+    @property
+    def is_staff(self) -> bool:
+        from accounts import policy
+
+        return policy.may_use_console(self)
+
+    @property
+    def is_superuser(self) -> bool:
+        from accounts import policy
+
+        return policy.is_admin(self)
+
+    def has_perm(self, perm: str, obj=None) -> bool:
+        """``"accounts.change_role"``-style checks of the admin, answered by the policy."""
+        from django.apps import apps
+
+        from accounts import policy
+
+        app_label, _, codename = perm.partition(".")
+        action, _, model_name = codename.partition("_")
+        try:
+            model = apps.get_model(app_label, model_name)
+        except LookupError:
+            return False
+        return policy.model_permission(self, model, action, obj)
+
+    def has_perms(self, perm_list, obj=None) -> bool:
+        return all(self.has_perm(perm, obj) for perm in perm_list)
+
+    def has_module_perms(self, app_label: str) -> bool:
+        from django.apps import apps
+
+        from accounts import policy
+
+        return any(
+            policy.model_permission(self, model, "view")
+            for model in apps.get_app_config(app_label).get_models()
+        )
 
     def __str__(self) -> str:
         return self.trainer_id

@@ -70,6 +70,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # one ability-cache read per user per request (accounts.cache)
+    "accounts.cache.AbilityCacheMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -137,9 +139,28 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # Not a rule: its password_changed hook revokes the user's persistent tokens (issue 4).
+    {"NAME": "accounts.tokens.RevokeTokensOnPasswordChange"},
 ]
 # The entity whose `admin_entity` permission means "manage entities".
 SNW_SUPER_ENTITY = env.str("SUPER_ENTITY", default="SA")
+
+# Tokens (accounts.tokens, issue 4), in seconds. `GET /auth/token?duration=` may ask for up to
+# the maximum; task tokens live until the task stops (revoked) or this long at most.
+SNW_TOKEN_DURATION = env.int("TOKEN_DURATION", default=600)
+SNW_TOKEN_MAX_DURATION = env.int("TOKEN_MAX_DURATION", default=86400)
+SNW_TASK_TOKEN_DURATION = env.int("TASK_TOKEN_DURATION", default=30 * 86400)
+# A persistent token's last_used_at is written at most once per this many seconds.
+SNW_PERSISTENT_TOKEN_TOUCH_INTERVAL = env.int("PERSISTENT_TOKEN_TOUCH_INTERVAL", default=60)
+if not 0 < SNW_TOKEN_DURATION <= SNW_TOKEN_MAX_DURATION:
+    raise ImproperlyConfigured("TOKEN_DURATION: must be > 0 and <= TOKEN_MAX_DURATION")
+if SNW_TASK_TOKEN_DURATION <= 0:
+    raise ImproperlyConfigured("TASK_TOKEN_DURATION: must be > 0")
+# Failed logins (accounts.ratelimit): per user name + client address, in a fixed window.
+SNW_LOGIN_MAX_FAILURES = env.int("LOGIN_MAX_FAILURES", default=5)
+SNW_LOGIN_FAILURE_WINDOW = env.int("LOGIN_FAILURE_WINDOW", default=900)
+if SNW_LOGIN_MAX_FAILURES <= 0 or SNW_LOGIN_FAILURE_WINDOW <= 0:
+    raise ImproperlyConfigured("LOGIN_MAX_FAILURES, LOGIN_FAILURE_WINDOW: must be > 0")
 
 # =============================================================================
 # REST API
@@ -147,6 +168,14 @@ SNW_SUPER_ENTITY = env.str("SUPER_ENTITY", default="SA")
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # Tokens only (issue 4); passwords are accepted on /auth/token alone. Fail closed.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.TokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Errors as {"message": ...} (+ "errors" per field); the lead may replace it project-wide.
+    "EXCEPTION_HANDLER": "accounts.api.exceptions.message_exception_handler",
+    # Proxies in front of the launcher whose X-Forwarded-For is trusted (login rate limit). 0:
+    # REMOTE_ADDR only; DRF's None would trust any client-sent X-Forwarded-For (spoofable).
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "SNW launcher API",

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["SSHD", "SshdHost", "SshKeys", "start_hosts"]
+__all__ = ["SSHD", "SshKeys", "SshdHost", "start_hosts"]
 
 SSHD = Path("/usr/sbin/sshd")
 

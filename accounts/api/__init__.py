@@ -1,0 +1,1 @@
+"""REST API of the accounts app: one module per resource under ``serializers/`` and ``views/``."""

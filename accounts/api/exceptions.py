@@ -1,0 +1,39 @@
+"""The JSON error shape of the accounts API: ``{"message": "...", "errors": {field: [...]}}``.
+
+``message`` is always there (one readable sentence; for invalid input it names each field);
+``errors`` only for invalid input. Headers DRF sets (``WWW-Authenticate`` on 401,
+``Retry-After`` on 429) are kept. Installed as the project's ``EXCEPTION_HANDLER``.
+"""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import exceptions
+from rest_framework.views import exception_handler
+
+__all__ = ["message_exception_handler"]
+
+
+def _flatten(value) -> str:
+    if isinstance(value, list | tuple):
+        return " ".join(_flatten(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_flatten(v)}" for k, v in value.items())
+    return str(value)
+
+
+def message_exception_handler(exc, context):
+    """DRF's handler, then reshape the body to ``{"message": …}`` (see the module docstring)."""
+    if isinstance(exc, DjangoValidationError):
+        detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+        exc = exceptions.ValidationError(detail=detail)
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    data = response.data
+    if isinstance(exc, exceptions.ValidationError):
+        errors = data if isinstance(data, dict) else {"non_field_errors": data}
+        response.data = {"message": _flatten(errors), "errors": errors}
+    elif isinstance(data, dict) and "detail" in data:
+        response.data = {"message": str(data["detail"])}
+    else:
+        response.data = {"message": _flatten(data)}
+    return response

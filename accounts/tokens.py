@@ -1,0 +1,461 @@
+"""API tokens: generation, digests, temporary tokens in Redis, persistent tokens in SQL.
+
+Two kinds of bearer tokens identify a user (DESIGN.md, "Authentication"):
+
+- ``_T_…`` **temporary** tokens live in Redis under a key derived from their digest, with a TTL
+  equal to their duration. The stored value (JSON) names the user, the *restriction* (``None``
+  or a task id) and a stamp of the user's password hash, so a password change kills them all.
+- ``_P_…`` **persistent** tokens are rows of :class:`~accounts.models.PersistentToken` (digest,
+  owner, name, optional expiry, last use, revocation). A password change revokes them
+  (:class:`RevokeTokensOnPasswordChange`).
+
+Both are ``prefix + secrets.token_urlsafe(32)`` (256 random bits). Only ``token_digest(token)``,
+a plain SHA-256 hex digest, is ever stored. A keyed HMAC would add nothing for secrets of 256
+random bits (there is no dictionary to pre-compute) and would tie every persistent token to
+``SECRET_KEY``: rotating the key would silently revoke them all. Raw tokens are returned to the
+caller once and never logged.
+
+Authentication (:func:`token_authenticate`) costs one Redis GET (temporary) or one indexed SQL
+lookup (persistent), plus one query loading the user with its entity; no password hashing.
+
+Every Redis key of this module (and of :mod:`accounts.ratelimit`) is built by :class:`AuthKeys`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+import redis
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+from django_redis import get_redis_connection
+
+from accounts.constants import Action
+from accounts.models import AuditEvent, PersistentToken
+
+__all__ = [
+    "PERSISTENT_PREFIX",
+    "TEMPORARY_PREFIX",
+    "AuthKeys",
+    "InvalidToken",
+    "IssuedToken",
+    "RevokeTokensOnPasswordChange",
+    "TokenInfo",
+    "TokenServiceUnavailable",
+    "auth_stamp",
+    "generate_token",
+    "mint_task_token",
+    "persistent_token_create",
+    "persistent_token_list",
+    "persistent_token_revoke",
+    "persistent_tokens_revoke_for_user",
+    "revoke_task_token",
+    "temporary_token_create",
+    "temporary_token_revoke",
+    "token_authenticate",
+    "token_digest",
+    "token_kind",
+    "token_revoke",
+]
+
+logger = logging.getLogger(__name__)
+
+TEMPORARY_PREFIX = "_T_"
+PERSISTENT_PREFIX = "_P_"
+#: 32 bytes = 256 bits of randomness, 43 url-safe base64 characters.
+SECRET_BYTES = 32
+_TOKEN_RE = re.compile(r"^(_T_|_P_)[A-Za-z0-9_-]{43}\Z")
+_TASK_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}\Z")
+_STAMP_SALT = "accounts.tokens.auth_stamp"
+
+TokenKind = Literal["temporary", "persistent"]
+
+
+class InvalidToken(Exception):
+    """The presented token is malformed, unknown, expired, revoked, or its user cannot log in."""
+
+
+class TokenServiceUnavailable(Exception):
+    """Redis, where temporary tokens live, cannot be reached."""
+
+
+# =============================================================================
+# Redis keys (the only place that names them)
+# =============================================================================
+class AuthKeys:
+    """Names of the Redis keys of authentication. Nothing else builds them."""
+
+    NAMESPACE = "snw:auth"
+
+    @classmethod
+    def temporary(cls, digest: str) -> str:
+        """Value: JSON ``{"user": id, "task": task id or null, "stamp": auth stamp}``."""
+        return f"{cls.NAMESPACE}:token:{digest}"
+
+    @classmethod
+    def task_tokens(cls, task_id: str) -> str:
+        """Set of the digests of the restricted tokens minted for one task."""
+        return f"{cls.NAMESPACE}:task-tokens:{task_id}"
+
+    @classmethod
+    def login_failures(cls, username: str, address: str) -> str:
+        """Counter of failed logins for (user name, client address); hashed to bound its size."""
+        ident = hashlib.sha256(f"{username.lower()}\0{address}".encode()).hexdigest()[:32]
+        return f"{cls.NAMESPACE}:login-failures:{ident}"
+
+
+def _redis():
+    return get_redis_connection("default")
+
+
+# =============================================================================
+# Generation and digests
+# =============================================================================
+def generate_token(prefix: str) -> str:
+    """A new raw token: ``prefix`` + 256 random bits, url-safe."""
+    if prefix not in (TEMPORARY_PREFIX, PERSISTENT_PREFIX):
+        raise ValueError(f"unknown token prefix {prefix!r}")
+    return prefix + secrets.token_urlsafe(SECRET_BYTES)
+
+
+def token_digest(token: str) -> str:
+    """SHA-256 hex digest of a raw token: what Redis and SQL store (64 characters)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_kind(token: str) -> TokenKind | None:
+    """``"temporary"``, ``"persistent"``, or ``None`` when ``token`` is not a well-formed token."""
+    match = _TOKEN_RE.match(token)
+    if match is None:
+        return None
+    return "temporary" if match.group(1) == TEMPORARY_PREFIX else "persistent"
+
+
+def auth_stamp(user) -> str:
+    """A digest of the user's password hash: changes (and kills tokens) when the password does.
+
+    Same idea as Django's ``get_session_auth_hash``, with our own salt; an HMAC, not a password
+    hash, so checking it on every request costs microseconds.
+    """
+    return salted_hmac(_STAMP_SALT, user.password, algorithm="sha256").hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """What ``request.auth`` holds after token authentication. Never the raw token."""
+
+    kind: TokenKind
+    digest: str
+    restriction: str | None = None
+    persistent_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """A token just created: the only moment the raw value exists on the server."""
+
+    token: str
+    duration: int | None
+    digest: str
+
+
+# =============================================================================
+# Temporary tokens (Redis)
+# =============================================================================
+def _positive_duration(duration: int) -> int:
+    if isinstance(duration, bool) or not isinstance(duration, int) or duration <= 0:
+        raise ValueError(f"duration must be a positive number of seconds, got {duration!r}")
+    return duration
+
+
+_MINT_TASK_LUA = """
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+if redis.call('TTL', KEYS[2]) < tonumber(ARGV[2]) then
+    redis.call('EXPIRE', KEYS[2], ARGV[2])
+end
+return 1
+"""
+
+
+def temporary_token_create(*, user, duration: int | None = None, task_id: str | None = None):
+    """Store a new ``_T_`` token for ``user`` valid ``duration`` seconds; return the raw token.
+
+    ``task_id`` restricts the token to that task's callback routes (see
+    :mod:`accounts.authentication`). The Redis value holds only the user id, the restriction and
+    the password stamp.
+    """
+    duration = _positive_duration(settings.SNW_TOKEN_DURATION if duration is None else duration)
+    token = generate_token(TEMPORARY_PREFIX)
+    digest = token_digest(token)
+    value = json.dumps({"user": user.pk, "task": task_id, "stamp": auth_stamp(user)})
+    try:
+        client = _redis()
+        if task_id is None:
+            client.set(AuthKeys.temporary(digest), value, ex=duration)
+        else:
+            # One script: the token, its task index, and an index TTL never shorter than the
+            # longest token it lists (EXPIRE GT needs Redis 7; the embedded server is 6.2).
+            client.eval(
+                _MINT_TASK_LUA,
+                2,
+                AuthKeys.temporary(digest),
+                AuthKeys.task_tokens(task_id),
+                value,
+                duration,
+                digest,
+            )
+    except redis.RedisError as exc:
+        raise TokenServiceUnavailable("token store unavailable") from exc
+    return IssuedToken(token=token, duration=duration, digest=digest)
+
+
+def temporary_token_revoke(digest: str) -> bool:
+    """Delete a temporary token by digest; ``True`` when it existed."""
+    try:
+        return bool(_redis().delete(AuthKeys.temporary(digest)))
+    except redis.RedisError as exc:
+        raise TokenServiceUnavailable("token store unavailable") from exc
+
+
+def _load_user(user_id):
+    model = get_user_model()
+    try:
+        user = model.objects.select_related("entity").get(pk=user_id)
+    except model.DoesNotExist:
+        raise InvalidToken("Invalid or expired token.") from None
+    if not user.is_active or not user.entity.is_active:
+        raise InvalidToken("Invalid or expired token.")
+    return user
+
+
+def _temporary_authenticate(digest: str):
+    try:
+        raw = _redis().get(AuthKeys.temporary(digest))
+    except redis.RedisError as exc:
+        raise TokenServiceUnavailable("token store unavailable") from exc
+    if raw is None:
+        raise InvalidToken("Invalid or expired token.")
+    try:
+        record = json.loads(raw)
+        user_id, task_id, stamp = record["user"], record["task"], record["stamp"]
+    except (ValueError, KeyError, TypeError):
+        logger.error("temporary token record %s… is corrupt; refusing it", digest[:8])
+        raise InvalidToken("Invalid or expired token.") from None
+    user = _load_user(user_id)
+    if not hmac.compare_digest(str(stamp), auth_stamp(user)):
+        raise InvalidToken("Invalid or expired token.")
+    return user, TokenInfo(kind="temporary", digest=digest, restriction=task_id)
+
+
+# =============================================================================
+# Task tokens: restricted temporary tokens, for the engine
+# =============================================================================
+def mint_task_token(task_id: str, owner, *, duration: int | None = None) -> str:
+    """A ``_T_`` token of ``owner`` that opens only the callback routes of ``task_id``.
+
+    ``owner`` is a user instance, a trainer id, or the engine's owner mapping (with a
+    ``"trainer_id"`` key), so this function is directly the engine's ``minter`` hook
+    (``NMTWIZARD_TOKEN_MINTER=accounts.tokens:mint_task_token``). The worker hands the token to
+    the task (``http://<token>:x@launcher/task/beat/<task_id>``) and calls
+    :func:`revoke_task_token` (the ``revoker`` hook) when the task stops. ``duration`` defaults
+    to ``SNW_TASK_TOKEN_DURATION``.
+    """
+    if not isinstance(task_id, str) or not _TASK_ID_RE.match(task_id):
+        raise ValueError(f"invalid task id {task_id!r}")
+    if isinstance(owner, Mapping):
+        owner = owner["trainer_id"]
+    if isinstance(owner, str):
+        owner = get_user_model().objects.get_by_natural_key(owner)
+    if duration is None:
+        duration = settings.SNW_TASK_TOKEN_DURATION
+    return temporary_token_create(user=owner, duration=duration, task_id=task_id).token
+
+
+def revoke_task_token(task_id: str) -> int:
+    """Revoke every token minted for ``task_id`` (atomically); return how many were live."""
+    index = AuthKeys.task_tokens(task_id)
+
+    def _revoke(pipe):
+        digests = [d.decode() if isinstance(d, bytes) else d for d in pipe.smembers(index)]
+        pipe.multi()
+        for digest in digests:
+            pipe.delete(AuthKeys.temporary(digest))
+        pipe.delete(index)
+
+    try:
+        # WATCH the index: a token minted between the read and the deletes forces a retry.
+        results = _redis().transaction(_revoke, index)
+    except redis.RedisError as exc:
+        raise TokenServiceUnavailable("token store unavailable") from exc
+    return sum(int(r) for r in results[:-1])
+
+
+# =============================================================================
+# Persistent tokens (SQL)
+# =============================================================================
+def _persistent_authenticate(digest: str):
+    try:
+        row = PersistentToken.objects.select_related("owner__entity").get(digest=digest)
+    except PersistentToken.DoesNotExist:
+        raise InvalidToken("Invalid or expired token.") from None
+    now = timezone.now()
+    if row.revoked_at is not None:
+        raise InvalidToken("Invalid or expired token.")
+    if row.expires_at is not None and row.expires_at <= now:
+        raise InvalidToken("Invalid or expired token.")
+    user = row.owner
+    if not user.is_active or not user.entity.is_active:
+        raise InvalidToken("Invalid or expired token.")
+    touch = settings.SNW_PERSISTENT_TOKEN_TOUCH_INTERVAL
+    if row.last_used_at is None or now - row.last_used_at >= timedelta(seconds=touch):
+        # At most one write per token per interval; a plain UPDATE, no read-modify-write.
+        PersistentToken.objects.filter(pk=row.pk).update(last_used_at=now)
+    return user, TokenInfo(kind="persistent", digest=digest, persistent_id=row.pk)
+
+
+def persistent_token_create(*, actor, name: str, expires_at: datetime | None = None):
+    """Create a ``_P_`` token owned by ``actor``; return ``(row, raw token)``.
+
+    The raw token is returned once, here; only its digest is saved. Raises Django's
+    ``ValidationError`` (naming the field) for a duplicate active name or a past expiry.
+    """
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": "must be in the future"})
+    duplicate = ValidationError({"name": f"you already have an active token named {name!r}"})
+    if PersistentToken.objects.filter(owner=actor, name=name, revoked_at__isnull=True).exists():
+        raise duplicate
+    token = generate_token(PERSISTENT_PREFIX)
+    row = PersistentToken(owner=actor, name=name, digest=token_digest(token), expires_at=expires_at)
+    row.full_clean(exclude=["digest"], validate_constraints=False)
+    try:
+        with transaction.atomic():
+            row.save()
+            _audit(actor=actor, row=row, action="persistent_token.create", after=_audit_state(row))
+    except IntegrityError:  # a concurrent creation won the race past the check above
+        raise duplicate from None
+    logger.info("persistent token %s created by %s", row.pk, actor)
+    return row, token
+
+
+def persistent_token_revoke(*, actor, token: PersistentToken) -> PersistentToken:
+    """Revoke ``token`` (idempotent). The caller has checked that ``actor`` may do so."""
+    if token.revoked_at is None:
+        before = _audit_state(token)
+        token.revoked_at = timezone.now()
+        with transaction.atomic():
+            PersistentToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+                revoked_at=token.revoked_at
+            )
+            _audit(
+                actor=actor,
+                row=token,
+                action="persistent_token.revoke",
+                before=before,
+                after=_audit_state(token),
+            )
+        logger.info("persistent token %s of %s revoked by %s", token.pk, token.owner_id, actor)
+    return token
+
+
+def persistent_tokens_revoke_for_user(user) -> int:
+    """Revoke every active persistent token of ``user``; return how many."""
+    if user.pk is None:
+        return 0
+    return PersistentToken.objects.filter(owner=user, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+
+
+def persistent_token_list(*, actor) -> QuerySet[PersistentToken]:
+    """Tokens ``actor`` may see and revoke: their own, and those of the users ``actor`` may
+    change per :func:`accounts.policy.users_for` (administrators of the owner's entity)."""
+    from accounts.policy import users_for  # late: the policy loads every accounts model
+
+    scope = Q(owner=actor) | Q(owner__in=users_for(actor, Action.CHANGE))
+    return PersistentToken.objects.select_related("owner__entity").filter(scope)
+
+
+def _audit(*, actor, row: PersistentToken, action: str, before=None, after=None) -> None:
+    owner = row.owner
+    AuditEvent.objects.create(
+        actor=actor,
+        actor_repr=actor.trainer_id,
+        entity=owner.entity,
+        entity_code=owner.entity.entity_code,
+        action=action,
+        object_type="PersistentToken",
+        object_id=str(row.pk),
+        object_repr=str(row)[:200],
+        before=before,
+        after=after,
+    )
+
+
+def _audit_state(row: PersistentToken) -> dict:
+    return {
+        "name": row.name,
+        "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+        "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+    }
+
+
+class RevokeTokensOnPasswordChange:
+    """Password "validator" whose ``password_changed`` hook revokes the persistent tokens.
+
+    Django calls ``password_changed`` on every configured validator when a user saved after
+    ``set_password`` (public API, see ``django.contrib.auth.password_validation``). Temporary
+    tokens need no hook: their stamp (:func:`auth_stamp`) no longer matches.
+    """
+
+    def validate(self, password, user=None):
+        return None
+
+    def password_changed(self, password, user=None):
+        if user is not None:
+            persistent_tokens_revoke_for_user(user)
+
+    def get_help_text(self):
+        return ""
+
+
+# =============================================================================
+# Authentication and revocation of a presented token
+# =============================================================================
+def token_authenticate(token: str):
+    """Resolve a raw token to ``(user, TokenInfo)`` or raise :class:`InvalidToken`.
+
+    Refuses malformed, unknown, expired and revoked tokens, tokens whose password stamp is
+    stale, and tokens of an inactive user or entity.
+    """
+    kind = token_kind(token)
+    if kind is None:
+        raise InvalidToken("Malformed token.")
+    digest = token_digest(token)
+    if kind == "temporary":
+        return _temporary_authenticate(digest)
+    return _persistent_authenticate(digest)
+
+
+def token_revoke(info: TokenInfo) -> None:
+    """Revoke the token ``request.auth`` describes (``POST /auth/logout``)."""
+    if info.kind == "temporary":
+        temporary_token_revoke(info.digest)
+    else:
+        PersistentToken.objects.filter(digest=info.digest, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )

@@ -1,0 +1,592 @@
+"""Engine: the public Python API the Django layer calls. Views never build Redis keys.
+
+Every method raises engine exceptions (:mod:`nmtwizard.exceptions`): ``NotFound`` subclasses
+map to 404, ``Conflict`` subclasses to 409, ``InvalidRequest`` to 400, ``EngineUnavailable`` to 503.
+The owner entity and user are opaque labels stored and indexed on each task; the engine knows
+nothing of permissions, so callers pass the entity scope they computed (``entities={...}``).
+
+Pool commands (restart, stop, config select) answer at once with a ``pending`` state that the
+pool's worker then carries out (``command_state`` / ``config_state`` become ``done``/``active``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from nmtwizard import defaults, hooks, ids
+from nmtwizard.exceptions import (
+    CapacityError,
+    EngineUnavailable,
+    HostNotFound,
+    InvalidRequest,
+    PoolNotFound,
+    TaskNotFound,
+)
+from nmtwizard.pool_config import (
+    ConfigLibrary,
+    load_all_pools,
+    load_default,
+    publish_description,
+)
+from nmtwizard.store import TaskStore, check_file_name
+from nmtwizard.task import TaskStatus, task_type_from_command
+
+__all__ = ["LIST_FIELDS", "Engine"]
+
+LIST_FIELDS = [
+    "type",
+    "status",
+    "message",
+    "pool",
+    "entity",
+    "user",
+    "parent",
+    "priority",
+    "ngpus",
+    "ncpus",
+    "alloc_host",
+    "alloc_gpus",
+    "alloc_cpus",
+    "launched_time",
+    "queued_time",
+    "running_time",
+    "stopped_time",
+    "content",
+    "iteration",
+]
+
+
+def _unavailable(method):
+    """Turn Redis connection failures into EngineUnavailable (503)."""
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise EngineUnavailable(f"task store unreachable: {exc}") from None
+
+    return wrapper
+
+
+class Engine:
+    """Facade over the task store and pool state for one Redis database."""
+
+    def __init__(self, client: redis.Redis, namespace: str = defaults.NAMESPACE):
+        self.store = TaskStore(client, namespace)
+        self.redis = client
+        self.keys = self.store.keys
+        self.configs = ConfigLibrary(client, self.keys)
+
+    @classmethod
+    def from_url(cls, url: str, namespace: str = defaults.NAMESPACE) -> Engine:
+        return cls(redis.Redis.from_url(url, decode_responses=True), namespace)
+
+    # ------------------------------------------------------------------ pools: setup
+
+    @_unavailable
+    def sync_pool_configs(self, config_dir: Path) -> list[str]:
+        """Load every pool file of ``config_dir`` (validated) and publish it as ``base``.
+
+        Called at launcher start so tasks can be queued before a worker runs; a pool whose
+        selected configuration is not ``base`` keeps its description until its worker reloads.
+        """
+        default = load_default(config_dir)
+        pools = load_all_pools(config_dir)
+        for config in pools.values():
+            self.configs.publish_base(config, default)
+            if self.configs.current_name(config.name) == "base":
+                publish_description(self.redis, self.keys, config)
+        return sorted(pools)
+
+    def _pool_info(self, pool: str) -> dict[str, str]:
+        info = self.redis.hgetall(self.keys.pool(pool))
+        if not info or "hosts" not in info:
+            raise PoolNotFound(f"unknown pool {pool!r}")
+        return info
+
+    # ------------------------------------------------------------------ tasks: launch
+
+    @_unavailable
+    def launch_tasks(
+        self,
+        *,
+        pool: str,
+        trainer_id: str,
+        entity: str,
+        user: str,
+        image: str,
+        tag: str,
+        command: list[str],
+        registry: str = "auto",
+        ngpus: int = 1,
+        ncpus: int | None = None,
+        priority: int = 0,
+        options: dict[str, Any] | None = None,
+        files: dict[str, bytes] | None = None,
+        iterations: int = 1,
+        parent: str | None = None,
+        name: str | None = None,
+        exec_mode: bool = False,
+        wait_after_launch: float | None = None,
+    ) -> list[str]:
+        """Create one task, or a chain of ``iterations`` training tasks, all-or-nothing.
+
+        Returns the new ids in chain order. The first task waits for ``parent`` when given;
+        each following one waits for the previous. Raises InvalidRequest / CapacityError for
+        bad input, PoolNotFound, TaskNotFound (unknown parent).
+        """
+        info = self._pool_info(pool)
+        options = {} if options is None else options
+        if not isinstance(options, dict):
+            raise InvalidRequest("invalid options field: expected an object")
+        if not isinstance(command, list) or not all(isinstance(c, str) for c in command):
+            raise InvalidRequest("docker command must be a list of strings")
+        if not isinstance(image, str) or not image or not isinstance(tag, str) or not tag:
+            raise InvalidRequest("docker image and tag are required strings")
+        registry = self._resolve_registry(info, registry, image)
+        task_type = task_type_from_command(command, exec_mode)
+        if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 1:
+            raise InvalidRequest("invalid value for iterations")
+        if iterations > 1 and task_type != "train":
+            raise InvalidRequest("iterations are only allowed for train tasks")
+        if not isinstance(priority, int) or abs(priority) > defaults.MAX_PRIORITY:
+            raise InvalidRequest(f"priority must be an integer within ±{defaults.MAX_PRIORITY}")
+        ngpus = _count(ngpus, "ngpus")
+        if ncpus is None:
+            allocation = json.loads(info.get("cpu_allocation") or "{}")
+            key = "gpu_task" if ngpus else f"{task_type}_task"
+            ncpus = allocation.get(key, 2)
+        ncpus = _count(ncpus, "ncpus")
+        hosts = self._check_capacity(info, pool, options, ngpus, ncpus)
+        files = dict(files or {})
+        for file_name, data in files.items():
+            check_file_name(file_name)
+            if len(data) > defaults.MAX_FILE_SIZE:
+                raise CapacityError(f"file {file_name} exceeds {defaults.MAX_FILE_SIZE} bytes")
+        if len(files) > defaults.MAX_FILES_PER_TASK:
+            raise CapacityError(f"at most {defaults.MAX_FILES_PER_TASK} files per task")
+
+        parent_parts = None
+        if parent:
+            if not self.redis.exists(self.keys.task(parent)):
+                raise TaskNotFound(f"parent task {parent} does not exist")
+            parent_parts = ids.parse_task_id(parent)
+        xxyy = ids.language_pair(_config_argument(command)) or (
+            parent_parts.xxyy if parent_parts else None
+        )
+        name = name or (parent_parts.name if parent_parts else None) or ids.generate_name()
+        nn = (
+            parent_parts.nn + 1
+            if parent_parts and task_type == "train"
+            else (parent_parts.nn if parent_parts else (0 if task_type == "vocab" else 1))
+        )
+        suffix = _exec_suffix(command) if task_type == "exec" else None
+        now = time.time()
+        first_seq = self.store.new_queue_scores(pool, iterations)
+        tasks, previous = [], parent
+        for i in range(iterations):
+            task_id = ids.build_task_id(
+                trainer_id,
+                task_type,
+                xxyy=xxyy,
+                name=name,
+                nn=nn + i,
+                parent_id=previous,
+                suffix=suffix,
+            )
+            task_command = _with_model(command, previous) if previous else list(command)
+            tasks.append(
+                {
+                    "id": task_id,
+                    "type": task_type,
+                    "pool": pool,
+                    "entity": entity,
+                    "user": user,
+                    "trainer_id": trainer_id,
+                    "parent": previous,
+                    "priority": priority,
+                    "ngpus": ngpus,
+                    "ncpus": ncpus,
+                    "resource": hosts,
+                    "iteration": nn + i,
+                    "content": {
+                        "docker": {
+                            "image": image,
+                            "registry": registry,
+                            "tag": tag,
+                            "command": task_command,
+                        },
+                        "options": options,
+                        "wait_after_launch": wait_after_launch,
+                    },
+                    "launched_time": now,
+                    "queue_score": -priority * 1e10 + first_seq + i,
+                }
+            )
+            previous = task_id
+        self.store.create_tasks(tasks, {k: v for k, v in files.items()} or None, parent=parent)
+        return [t["id"] for t in tasks]
+
+    @staticmethod
+    def _resolve_registry(info: dict, registry: str, image: str) -> str | None:
+        names = json.loads(info.get("registries") or "[]")
+        if registry == "auto":
+            if not names:
+                return None
+            if "/" not in image:
+                raise InvalidRequest("image should be repository/name")
+            repository = image.split("/", 1)[0]
+            chosen = json.loads(info.get("registry_defaults") or "{}").get(repository)
+            if chosen is None:
+                raise InvalidRequest(f"cannot find registry for repository {repository}")
+            return chosen
+        if names and registry not in names:
+            raise InvalidRequest(f"unknown docker registry {registry}")
+        return registry
+
+    @staticmethod
+    def _check_capacity(info, pool, options, ngpus, ncpus) -> list[str] | None:
+        hosts = json.loads(info["hosts"])
+        server = options.get("server")
+        wanted = None
+        if server is not None:
+            wanted = [server] if isinstance(server, str) else list(server)
+            unknown = set(wanted) - {h["name"] for h in hosts}
+            if unknown:
+                raise InvalidRequest(f"unknown server(s) {', '.join(sorted(map(str, unknown)))}")
+        if not any(
+            len(h["gpus"]) >= ngpus and h["ncpus"] >= ncpus
+            for h in hosts
+            if wanted is None or h["name"] in wanted
+        ):
+            raise CapacityError(f"no resource available on {pool} for {ngpus} gpus ({ncpus} cpus)")
+        return wanted
+
+    # ------------------------------------------------------------------ tasks: read
+
+    @_unavailable
+    def get_task(self, task_id: str) -> dict[str, Any]:
+        """Every field of the task plus ``files`` ({name: size}) and ``current_time``."""
+        task = self.store.get(task_id)
+        task["files"] = self.store.list_files(task_id)
+        task["current_time"] = time.time()
+        return task
+
+    @_unavailable
+    def list_tasks(
+        self,
+        pattern: str | None = None,
+        *,
+        entities: set[str] | None = None,
+        users: set[str] | None = None,
+        status: str | None = None,
+        pool: str | None = None,
+        parent: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+        fields: list[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Tasks newest first. ``pattern`` is an id prefix (a trailing ``*`` is accepted)."""
+        prefix = (pattern or "").rstrip("*") or None
+        if status is not None:
+            TaskStatus(status)
+        return self.store.list_tasks(
+            prefix=prefix,
+            entities=entities,
+            users=users,
+            status=status,
+            pool=pool,
+            parent=parent,
+            offset=offset,
+            limit=limit,
+            fields=fields or LIST_FIELDS,
+        )
+
+    # ------------------------------------------------------------------ tasks: write
+
+    @_unavailable
+    def request_terminate(self, task_id: str, message: str = "aborted") -> str:
+        """Ask for termination; returns the status after the request (``stopped`` at once for
+        tasks not started yet, ``terminating`` otherwise; a no-op on stopping tasks)."""
+        if not re.match(r"^[a-z_]{1,32}$", message or ""):
+            raise InvalidRequest("message: lower-case letters and '_' only")
+        status, stopped = self.store.terminate(task_id, message)
+        hooks.revoke_tokens(stopped)
+        return status
+
+    @_unavailable
+    def delete_task(self, task_id: str) -> None:
+        """Delete a stopped task with its log and files; TaskNotStopped (409) otherwise."""
+        if not self.store.cleanup(task_id):
+            raise TaskNotFound(f"task {task_id} does not exist")
+
+    @_unavailable
+    def beat(self, task_id: str, duration: float = 0, container_id: str | None = None) -> str:
+        """Liveness from the task: without another beat within ``duration`` s it expires."""
+        if duration < 0:
+            raise InvalidRequest("invalid duration value")
+        return self.store.beat(task_id, duration, container_id)
+
+    @_unavailable
+    def append_log(self, task_id: str, data: bytes | str, duration: float | None = None) -> int:
+        size = self.store.append_log(task_id, data)
+        if duration:
+            self.beat(task_id, duration)
+        return size
+
+    @_unavailable
+    def sync_log(
+        self, task_id: str, offset: int, data: bytes, duration: float | None = None
+    ) -> int:
+        """Idempotent append of host log bytes found at host ``offset`` (the runner's
+        ``PATCH /task/log/<id>?offset=N``, shared with status polls through LogSync); returns
+        the host offset now copied up to. Added for the REST API (issue 7)."""
+        from nmtwizard.services.hostexec import LogSync
+
+        if offset < 0:
+            raise InvalidRequest("offset must be non-negative")
+        copied = LogSync(self.redis, self.keys).append(task_id, offset, data)
+        if copied < 0:
+            raise TaskNotFound(f"task {task_id} does not exist")
+        if duration:
+            self.beat(task_id, duration)
+        return copied
+
+    @_unavailable
+    def write_log(self, task_id: str, data: bytes | str) -> int:
+        """Replace the log (truncated to the cap)."""
+        return self.store.append_log(task_id, data, replace=True)
+
+    @_unavailable
+    def read_log(self, task_id: str, offset: int = 0) -> tuple[bytes, int]:
+        """``(bytes from offset, next offset)``; poll with the returned offset while it grows."""
+        return self.store.read_log(task_id, offset)
+
+    @_unavailable
+    def put_file(self, task_id: str, name: str, data: bytes) -> None:
+        self.store.put_file(task_id, name, data)
+
+    @_unavailable
+    def get_file(self, task_id: str, name: str) -> bytes:
+        return self.store.get_file(task_id, name)
+
+    @_unavailable
+    def list_files(self, task_id: str) -> dict[str, int]:
+        self.store.get(task_id)
+        return self.store.list_files(task_id)
+
+    @_unavailable
+    def post_stat(
+        self, task_id: str, *, start_time: float, end_time: float, statistics: dict[str, Any]
+    ) -> None:
+        if not isinstance(statistics, dict) or not statistics:
+            raise InvalidRequest("statistics empty")
+        self.store.set_fields(
+            task_id, duration=float(end_time) - float(start_time), statistics=statistics
+        )
+
+    # ------------------------------------------------------------------ pools: read
+
+    @_unavailable
+    def list_pools(self) -> list[dict[str, Any]]:
+        return [
+            self.describe_pool(p)
+            for p in sorted(self.redis.smembers(self.keys.pools()))
+            if self.redis.hexists(self.keys.pool(p), "hosts")
+        ]
+
+    @_unavailable
+    def describe_pool(self, pool: str) -> dict[str, Any]:
+        """Capacity, usage, queue, hosts with their state, workers, leader, pending commands."""
+        from nmtwizard.scheduler import host_states
+        from nmtwizard.services.base import HostSpec
+
+        info = self._pool_info(pool)
+        specs = [
+            HostSpec(h["name"], tuple(h["gpus"]), tuple(map(str, range(h["ncpus"]))))
+            for h in json.loads(info["hosts"])
+        ]
+        states = host_states(self.store, pool, specs)
+        now = time.time()
+        workers = self.redis.zrangebyscore(
+            self.keys.workers(pool), now - defaults.WORKER_BEAT_TTL, "+inf"
+        )
+        hosts, total, used = [], [0, 0], [0, 0]
+        for spec in specs:
+            state = states[spec.name]
+            used_gpus = len(spec.gpus) - len(state.free_gpus)
+            used_cpus = len(spec.cpus) - len(state.free_cpus)
+            total[0] += len(spec.gpus)
+            total[1] += len(spec.cpus)
+            used[0] += used_gpus
+            used[1] += used_cpus
+            hosts.append(
+                {
+                    "name": spec.name,
+                    "gpus": list(spec.gpus),
+                    "ncpus": len(spec.cpus),
+                    "used_gpus": used_gpus,
+                    "used_cpus": used_cpus,
+                    "state": "ok" if state.usable else state.reason.split(":", 1)[0],
+                    "reason": state.reason,
+                    "reserved_for": state.reserved_for,
+                    "tasks": sorted(state.tasks),
+                }
+            )
+        active = self.redis.zcard(self.keys.active(pool))
+        queued = self.store.queue_length(pool)
+        lease = self.redis.get(self.keys.lease(pool))
+        return {
+            "name": pool,
+            "description": info.get("description", ""),
+            "service": info.get("service"),
+            "capacity": {"gpus": total[0], "cpus": total[1]},
+            "usage": {"gpus": used[0], "cpus": used[1]},
+            "queued": queued,
+            "active": active,
+            "busy": sum(1 for h in hosts if h["state"] != "ok"),
+            "hosts": hosts,
+            "workers": workers,
+            "leader": lease.split(":", 1)[1] if lease else None,
+            "state": info.get("state", "unknown"),
+            "current_config": info.get("current_config", "base"),
+            "config_state": info.get("config_state"),
+            "command": info.get("command"),
+            "command_state": info.get("command_state"),
+        }
+
+    @_unavailable
+    def pool_entities(self, pool: str) -> list[str] | None:
+        """Upper-cased entity codes the active configuration lists under ``entities`` (a dict
+        as in nmt-wizard HEAD, or a list), or None when it lists none. Added for issue 7."""
+        entities = self.configs.get(pool, self.configs.current_name(pool)).get("entities")
+        if not entities or not isinstance(entities, dict | list):
+            return None
+        return sorted({str(code).upper() for code in entities})
+
+    @_unavailable
+    def check_pool(self, pool: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The active service's verdict on task ``options`` (``service/check``); InvalidRequest
+        when it refuses them. Added for issue 7."""
+        from nmtwizard.services import ServiceContext, get_service_class
+
+        if options is not None and not isinstance(options, dict):
+            raise InvalidRequest("options: expected an object")
+        config = self.configs.load(pool)
+        service = get_service_class(config.service)(config, ServiceContext(self.redis, self.keys))
+        try:
+            return service.check(options or {})
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from None
+
+    # ------------------------------------------------------------------ pools: control
+
+    def _require_host(self, pool: str, host: str) -> None:
+        hosts = json.loads(self._pool_info(pool)["hosts"])
+        if host not in {h["name"] for h in hosts}:
+            raise HostNotFound(f"pool {pool!r} has no host {host!r}")
+
+    @_unavailable
+    def disable_host(self, pool: str, host: str, reason: str = "disabled by an administrator"):
+        self._require_host(pool, host)
+        self.redis.hset(self.keys.disabled(pool), host, reason[:200])
+
+    @_unavailable
+    def enable_host(self, pool: str, host: str) -> None:
+        """Clear both an administrator's disable and an automatic quarantine."""
+        self._require_host(pool, host)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hdel(self.keys.disabled(pool), host)
+        pipe.hdel(self.keys.quarantine(pool), host)
+        pipe.execute()
+
+    def _command(self, pool: str, command: str) -> dict[str, Any]:
+        self._pool_info(pool)
+        self.redis.hset(
+            self.keys.pool(pool),
+            mapping={"command": command, "command_state": "pending", "command_time": time.time()},
+        )
+        return {"pool": pool, "command": command, "state": "pending"}
+
+    @_unavailable
+    def restart_pool(self, pool: str) -> dict[str, Any]:
+        """The worker reloads its configuration and service; tasks are kept."""
+        return self._command(pool, "restart")
+
+    @_unavailable
+    def stop_pool(self, pool: str) -> dict[str, Any]:
+        """The worker exits (code 55, not restarted by the supervisor); tasks stay queued."""
+        return self._command(pool, "stop")
+
+    # ------------------------------------------------------------------ pools: configurations
+
+    @_unavailable
+    def list_pool_configs(self, pool: str) -> dict[str, Any]:
+        return self.configs.names(pool)
+
+    @_unavailable
+    def get_pool_config(self, pool: str, name: str) -> dict[str, Any]:
+        return self.configs.get(pool, name)
+
+    @_unavailable
+    def add_pool_config(self, pool: str, name: str, config: dict | str) -> None:
+        self.configs.add(pool, name, config)
+
+    @_unavailable
+    def select_pool_config(self, pool: str, name: str) -> dict[str, Any]:
+        return self.configs.select(pool, name)
+
+    @_unavailable
+    def delete_pool_config(self, pool: str, name: str) -> None:
+        self.configs.delete(pool, name)
+
+
+def _count(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1024:
+        raise InvalidRequest(f"{name} must be an integer between 0 and 1024")
+    return value
+
+
+def _config_argument(command: list[str]) -> dict | None:
+    for flag in ("-c", "--config"):
+        if flag in command:
+            index = command.index(flag)
+            if index + 1 < len(command):
+                try:
+                    return json.loads(command[index + 1])
+                except ValueError:
+                    return None
+    return None
+
+
+def _with_model(command: list[str], model: str) -> list[str]:
+    """The command with ``-m/--model`` set to ``model`` (inserted in front when missing)."""
+    result = list(command)
+    for flag in ("-m", "--model"):
+        if flag in result and result.index(flag) + 1 < len(result):
+            result[result.index(flag) + 1] = model
+            return result
+    return ["-m", model, *result]
+
+
+def _exec_suffix(command: list[str]) -> str:
+    """The docker action of an exec task (first non-option token), used as the id suffix."""
+    skip = False
+    for token in command:
+        if skip:
+            skip = False
+            continue
+        if token.startswith("-"):
+            skip = True
+            continue
+        cleaned = re.sub(r"[^a-z0-9]", "", token.lower())[:16]
+        return cleaned or "exec"
+    return "exec"

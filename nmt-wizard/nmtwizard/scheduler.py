@@ -1,0 +1,253 @@
+"""Scheduler: picks which queued tasks start on which host, and commits allocations atomically.
+
+One pass walks the pool queue in order (highest priority first, then FIFO) and, for each task:
+
+* **best fit**: among the usable hosts (not disabled, not quarantined, not held for another task,
+  allowed by the task's ``server`` option) with enough free GPUs *and* CPUs, the host left with
+  the fewest free GPUs (then CPUs) wins, so large holes stay available for large tasks;
+* **explicit ids**: the GPUs and CPUs granted are ids from the host configuration (lowest free
+  first), stored per slot in ``gpus:<pool>:<host>`` / ``cpus:<pool>:<host>``;
+* **backfill window**: once a task is blocked, at most ``BACKFILL_WINDOW`` more queued tasks are
+  examined in the pass (as Slurm's ``bf_max_job_test``), so a pass costs O(allocations + window)
+  whatever the queue length;
+* **reservation**: the first task that fits no host now but fits one when empty holds the host
+  closest to fitting; later tasks may not use that host, so a large task is never starved by a
+  stream of small ones (they backfill the other hosts).
+
+Decisions are computed in memory and committed one by one with the fenced ``allocate`` script,
+which re-checks the slots and the task status: a race with another writer can only make a commit
+fail, never double-allocate.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+
+from nmtwizard import defaults
+from nmtwizard.services.base import HostSpec
+from nmtwizard.store import TaskStore
+
+__all__ = ["Allocation", "HostState", "Request", "Scheduler", "best_fit", "host_states"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Request:
+    task_id: str
+    ngpus: int
+    ncpus: int
+    hosts: tuple[str, ...] | None = None  # allowed hosts, None for any
+
+
+@dataclass
+class HostState:
+    name: str
+    gpus: tuple[str, ...]
+    cpus: tuple[str, ...]
+    free_gpus: list[str]
+    free_cpus: list[str]
+    usable: bool = True
+    reason: str = ""
+    reserved_for: str | None = None
+    tasks: set[str] = field(default_factory=set)
+
+    def fits_now(self, req: Request) -> bool:
+        return len(self.free_gpus) >= req.ngpus and len(self.free_cpus) >= req.ncpus
+
+    def fits_empty(self, req: Request) -> bool:
+        return len(self.gpus) >= req.ngpus and len(self.cpus) >= req.ncpus
+
+
+@dataclass(frozen=True)
+class Allocation:
+    task_id: str
+    host: str
+    gpus: tuple[str, ...]
+    cpus: tuple[str, ...]
+
+
+def host_states(
+    store: TaskStore, pool: str, hosts: list[HostSpec], now: float | None = None
+) -> dict[str, HostState]:
+    """Current free slots and availability of every host (a few Redis round trips)."""
+    now = now or time.time()
+    keys = store.keys
+    slots = store.slots(pool, [h.name for h in hosts])
+    pipe = store.redis.pipeline(transaction=False)
+    pipe.hgetall(keys.disabled(pool))
+    pipe.hgetall(keys.quarantine(pool))
+    pipe.hgetall(keys.reserved(pool))
+    disabled, quarantine, reserved = pipe.execute()
+    states = {}
+    for host in hosts:
+        used_gpus, used_cpus = slots[host.name]
+        state = HostState(
+            host.name,
+            host.gpus,
+            host.cpus,
+            [g for g in host.gpus if g not in used_gpus],
+            [c for c in host.cpus if c not in used_cpus],
+            reserved_for=reserved.get(host.name),
+            tasks=set(used_gpus.values()) | set(used_cpus.values()),
+        )
+        if host.name in disabled:
+            state.usable, state.reason = False, f"disabled: {disabled[host.name]}"
+        elif host.name in quarantine:
+            info = json.loads(quarantine[host.name])
+            if info["until"] > now:
+                state.usable, state.reason = False, f"quarantined: {info['message']}"
+        states[host.name] = state
+    return states
+
+
+def _eligible(state: HostState, req: Request) -> bool:
+    return (
+        state.usable
+        and (req.hosts is None or state.name in req.hosts)
+        and state.reserved_for in (None, req.task_id)
+    )
+
+
+def best_fit(req: Request, states: dict[str, HostState]) -> Allocation | None:
+    """The host left with the fewest free GPUs, then CPUs, that can hold ``req`` now."""
+    best, best_key = None, None
+    for state in states.values():
+        if not _eligible(state, req) or not state.fits_now(req):
+            continue
+        key = (len(state.free_gpus) - req.ngpus, len(state.free_cpus) - req.ncpus, state.name)
+        if best_key is None or key < best_key:
+            best, best_key = state, key
+    if best is None:
+        return None
+    return Allocation(
+        req.task_id,
+        best.name,
+        tuple(best.free_gpus[: req.ngpus]),
+        tuple(best.free_cpus[: req.ncpus]),
+    )
+
+
+def _host_to_reserve(req: Request, states: dict[str, HostState]) -> HostState | None:
+    """The host closest to fitting ``req`` among those that could hold it when empty."""
+    candidates = [s for s in states.values() if _eligible(s, req) and s.fits_empty(req)]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda s: (len(s.free_gpus), len(s.free_cpus), s.name))
+
+
+def _max_free(states: dict[str, HostState], with_reserved: bool = False) -> tuple[int, int]:
+    """Most free GPUs and CPUs on any usable host (only unreserved ones unless asked)."""
+    open_hosts = [
+        s for s in states.values() if s.usable and (with_reserved or s.reserved_for is None)
+    ]
+    if not open_hosts:
+        return (0, 0)
+    return (max(len(s.free_gpus) for s in open_hosts), max(len(s.free_cpus) for s in open_hosts))
+
+
+class Scheduler:
+    """Runs allocation passes for one pool (the caller holds the lease and passes its token)."""
+
+    def __init__(
+        self,
+        store: TaskStore,
+        pool: str,
+        window: int = defaults.QUEUE_WINDOW,
+        backfill: int = defaults.BACKFILL_WINDOW,
+    ):
+        self.store = store
+        self.backfill = backfill
+        self.pool = pool
+        self.window = window
+        self._requests: dict[str, Request] = {}  # requirements never change once queued
+
+    def _load_requests(self, task_ids: list[str]) -> list[Request]:
+        missing = [t for t in task_ids if t not in self._requests]
+        if missing:
+            for task in self.store.get_many(missing, ["ngpus", "ncpus", "resource"]):
+                hosts = task.get("resource")
+                self._requests[task["task_id"]] = Request(
+                    task["task_id"],
+                    task.get("ngpus", 0),
+                    task.get("ncpus", 0),
+                    tuple(hosts) if hosts else None,
+                )
+        if len(self._requests) > 4 * self.window:  # forget tasks that left the queue
+            keep = set(task_ids)
+            self._requests = {k: v for k, v in self._requests.items() if k in keep}
+        return [self._requests[t] for t in task_ids if t in self._requests]
+
+    def _queued_requests(self):
+        """Requests in queue order, read in chunks so a pass only reads what it examines."""
+        chunk = 256
+        for start in range(0, self.window, chunk):
+            ids = self.store.redis.zrange(
+                self.store.keys.queue(self.pool), start, min(start + chunk, self.window) - 1
+            )
+            yield from self._load_requests(ids)
+            if len(ids) < chunk:
+                return
+
+    def run_pass(self, hosts: list[HostSpec], fence: str) -> list[Allocation]:
+        """Allocate as many queued tasks as fit; return the committed allocations."""
+        states = host_states(self.store, self.pool, hosts)
+        wanted_reservation: tuple[str, str] | None = None
+        done: list[Allocation] = []
+        free = _max_free(states)
+        holders = {s.reserved_for for s in states.values() if s.reserved_for}
+        blocked = 0
+        for req in self._queued_requests():
+            if free == (0, 0) and _max_free(states, with_reserved=True) == (0, 0):
+                break
+            if blocked > self.backfill:
+                break
+            fits_somewhere = (req.ngpus <= free[0] and req.ncpus <= free[1]) or (
+                req.task_id in holders
+            )
+            allocation = best_fit(req, states) if fits_somewhere else None
+            if allocation is None:
+                if wanted_reservation is None:
+                    host = _host_to_reserve(req, states)
+                    if host is not None:
+                        wanted_reservation = (host.name, req.task_id)
+                        host.reserved_for = req.task_id
+                        holders.add(req.task_id)
+                        free = _max_free(states)
+                blocked += 1
+                continue
+            result = self.store.allocate(
+                req.task_id,
+                self.pool,
+                allocation.host,
+                list(allocation.gpus),
+                list(allocation.cpus),
+                fence,
+            )
+            if result == 1:
+                done.append(allocation)
+                state = states[allocation.host]
+                state.free_gpus = [g for g in state.free_gpus if g not in allocation.gpus]
+                state.free_cpus = [c for c in state.free_cpus if c not in allocation.cpus]
+                if state.reserved_for == req.task_id:
+                    state.reserved_for = None
+                self._requests.pop(req.task_id, None)
+                free = _max_free(states)
+            elif result == 0:
+                self._requests.pop(req.task_id, None)  # left the queue meanwhile
+            else:
+                log.info("pool %s: slots changed under the scheduler; next pass", self.pool)
+                break
+        self._reconcile_reservations(wanted_reservation, fence)
+        return done
+
+    def _reconcile_reservations(self, wanted: tuple[str, str] | None, fence: str) -> None:
+        current = self.store.reservations(self.pool)
+        for host, task_id in current.items():
+            if wanted != (host, task_id):
+                self.store.unreserve(task_id, self.pool, host, fence)
+        if wanted and current.get(wanted[0]) != wanted[1]:
+            self.store.reserve(wanted[1], self.pool, wanted[0], fence)

@@ -1,0 +1,412 @@
+#!/usr/bin/env python3
+# Runs on any host Python 3 (no f-strings needed, callback URLs come from the pool config, the
+# log file outlives its scope on purpose):
+# ruff: noqa: UP031, S310, S607, SIM115
+"""Host-side task runner of the ``local`` and ``ssh`` services (self-contained, stdlib only).
+
+This file is executed as a script on the machine that runs the task (shipped over SFTP by the
+``ssh`` service, run in place by ``local``). It never imports ``nmtwizard``. Each call is
+``python3 runner.py <action>`` with one JSON request on **stdin** and one JSON answer on stdout,
+so nothing secret (tokens, registry passwords, storages) ever appears on a command line.
+
+Actions:
+
+* ``start``: create the task's working directory, write its files, detach a monitor (own
+  session) that starts the command in its own process group with the given environment, writes
+  ``task.log`` (stdout+stderr), ``pid.json`` then ``exit.json``, and, when a callback URL is
+  given, streams new log bytes (``PATCH <cb>/task/log/<id>?duration=&offset=``), beats
+  (``PUT <cb>/task/beat/<id>?duration=``) and the end phase
+  (``GET <cb>/task/terminate/<id>?phase=completed|error``) with ``Authorization: Bearer <token>``.
+  Idempotent: a second start of the same working directory returns the first one's state.
+* ``status``: state of the task (running, exited, lost, unknown) and the log bytes from an offset.
+* ``kill``: SIGTERM the process group (and ``docker rm -f`` its container), SIGKILL after a grace.
+
+Working directory layout: ``task.log``, ``runner.log`` (the runner's own diagnostics, never a
+secret), ``pid.json``, ``exit.json``, ``files/`` (the task's uploaded files).
+"""
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+LOG = "task.log"
+RUNNER_LOG = "runner.log"
+PID = "pid.json"
+EXIT = "exit.json"
+LOCK = "start.lock"
+FILES = "files"
+START_WAIT = 15.0
+MAX_CHUNK = 1024 * 1024
+
+
+# ----------------------------------------------------------------------------- small helpers
+
+
+def _read_json(path):
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def _write_json(path, data):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as handle:
+        json.dump(data, handle)
+    os.replace(tmp, path)
+
+
+def _note(workdir, message):
+    """Append a diagnostic line to runner.log (callers never pass secrets)."""
+    try:
+        with open(os.path.join(workdir, RUNNER_LOG), "a") as handle:
+            handle.write("%s %s\n" % (time.strftime("%Y-%m-%dT%H:%M:%S"), message))
+    except OSError:
+        pass
+
+
+def _start_ticks(pid):
+    """Start time of ``pid`` in clock ticks since boot (guards against pid reuse), or None."""
+    try:
+        with open("/proc/%d/stat" % pid) as handle:
+            stat = handle.read()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] == "Z":  # a zombie has finished
+        return None
+    return int(fields[19])
+
+
+def _alive(pid, ticks):
+    return bool(pid) and ticks is not None and _start_ticks(pid) == ticks
+
+
+def _group_alive(pgid):
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # killpg(0) succeeds while a zombie of the group is unreaped; look for a live member.
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as handle:
+                    stat = handle.read()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                return True
+    return False
+
+
+def _safe_name(name):
+    parts = name.split("/")
+    if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise ValueError("unsafe file name %r" % name)
+    return os.path.join(*parts)
+
+
+# ----------------------------------------------------------------------------- callbacks
+
+
+class Callbacks:
+    """Log streaming, beats and the end phase, sent to the launcher with the task token."""
+
+    def __init__(self, workdir, task_id, callback):
+        self.workdir = workdir
+        self.task_id = task_id
+        self.url = (callback or {}).get("url") or ""
+        self.token = (callback or {}).get("token") or ""
+        self.interval = max(1, int((callback or {}).get("interval") or 60))
+        self.offset = 0
+        self.failures = 0
+
+    def _request(self, method, route, query, body=None):
+        url = "%s/task/%s/%s?%s" % (
+            self.url.rstrip("/"),
+            route,
+            urllib.parse.quote(self.task_id),
+            urllib.parse.urlencode(query),
+        )
+        request = urllib.request.Request(url, data=body, method=method)
+        if self.token:
+            request.add_header("Authorization", "Bearer " + self.token)
+        if body is not None:
+            request.add_header("Content-Type", "application/octet-stream")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                response.read()
+            self.failures = 0
+            return True
+        except Exception as exc:  # the launcher may be down: the worker polls anyway
+            self.failures += 1
+            if self.failures in (1, 10) or self.failures % 100 == 0:
+                _note(
+                    self.workdir, "callback %s %s failed: %s" % (method, route, type(exc).__name__)
+                )
+            return False
+
+    def push(self, final=False):
+        """Send the log bytes not delivered yet (the offset makes retries idempotent), then beat."""
+        duration = self.interval * 3
+        while True:
+            try:
+                with open(os.path.join(self.workdir, LOG), "rb") as handle:
+                    handle.seek(self.offset)
+                    chunk = handle.read(MAX_CHUNK)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            query = {"duration": duration, "offset": self.offset}
+            if not self._request("PATCH", "log", query, chunk):
+                return
+            self.offset += len(chunk)
+            if len(chunk) < MAX_CHUNK:
+                break
+        if not final:
+            self._request("PUT", "beat", {"duration": duration})
+
+    def finish(self, phase):
+        self.push(final=True)
+        self._request("GET", "terminate", {"phase": phase})
+
+    def loop(self, stop):
+        while not stop.wait(self.interval):
+            self.push()
+
+
+# ----------------------------------------------------------------------------- start
+
+
+def _docker_login(login, env, log):
+    """``docker login --password-stdin``: the password goes through a pipe, never argv."""
+    docker = login.get("docker") or "docker"
+    password = login.get("password")
+    if login.get("aws_region"):
+        aws_env = dict(env)
+        aws_env["AWS_ACCESS_KEY_ID"] = login.get("aws_access_key_id", "")
+        aws_env["AWS_SECRET_ACCESS_KEY"] = login.get("aws_secret_access_key", "")
+        result = subprocess.run(
+            ["aws", "ecr", "get-login-password", "--region", login["aws_region"]],
+            env=aws_env,
+            stdout=subprocess.PIPE,
+            stderr=log,
+        )
+        if result.returncode:
+            return False
+        password = result.stdout.decode().strip()
+    argv = [docker, "login", "--username", login.get("username") or "AWS", "--password-stdin"]
+    if login.get("registry"):
+        argv.append(login["registry"])
+    result = subprocess.run(argv, input=(password or "").encode(), stdout=log, stderr=log, env=env)
+    return result.returncode == 0
+
+
+def _monitor(spec, workdir):
+    """Body of the detached monitor: start the command, wait, record the exit, call back."""
+    env = dict(spec.get("env") or {})
+    env.setdefault("PATH", os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"))
+    callbacks = Callbacks(workdir, spec["task_id"], spec.get("callback"))
+    log = open(os.path.join(workdir, LOG), "ab", buffering=0)
+    exit_path = os.path.join(workdir, EXIT)
+    record = {"monitor_pid": os.getpid(), "monitor_ticks": _start_ticks(os.getpid())}
+    record.update(monitor_pgid=os.getpgid(0), container=spec.get("container"))
+    _write_json(os.path.join(workdir, PID), record)  # visible before a slow login or pull
+
+    def fail(message, code=127):
+        log.write(("[runner] %s\n" % message).encode())
+        _write_json(exit_path, {"exit_code": code, "signal": None, "error": message})
+        if callbacks.url:
+            callbacks.finish("error")
+
+    for login in spec.get("logins") or []:
+        if not _docker_login(login, env, log):
+            return fail("registry login failed (%s)" % (login.get("registry") or "default"))
+    for argv in spec.get("prelude") or []:
+        if subprocess.run(argv, stdout=log, stderr=log, env=env).returncode:
+            return fail("preparation step failed: %s" % " ".join(argv[:3]))
+    try:
+        child = subprocess.Popen(
+            spec["argv"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=spec.get("cwd") or workdir,
+            start_new_session=True,  # own session and process group: kill -PGID gets the tree
+        )
+    except OSError as exc:
+        return fail("cannot start %s: %s" % (spec["argv"][0], exc.strerror))
+    record.update(pid=child.pid, pgid=child.pid, ticks=_start_ticks(child.pid), started=time.time())
+    _write_json(os.path.join(workdir, PID), record)
+    stop = threading.Event()
+    if callbacks.url:
+        threading.Thread(target=callbacks.loop, args=(stop,), daemon=True).start()
+    code = child.wait()
+    stop.set()
+    result = {"exit_code": code, "signal": None, "ended": time.time()}
+    if code < 0:
+        result.update(exit_code=128 - code, signal=-code)
+    _write_json(exit_path, result)
+    if callbacks.url:
+        callbacks.finish("completed" if code == 0 else "error")
+
+
+def _state(workdir):
+    """Answer shared by start and status (without log bytes)."""
+    record = _read_json(os.path.join(workdir, PID))
+    ended = _read_json(os.path.join(workdir, EXIT))
+    if ended is not None:
+        answer = {"state": "exited"}
+        answer.update(ended)
+    elif record is None:
+        answer = {"state": "unknown"}
+    elif _alive(record.get("monitor_pid"), record.get("monitor_ticks")) or (
+        record.get("pgid") and _group_alive(record["pgid"])
+    ):
+        answer = {"state": "running"}
+    else:
+        answer = {"state": "lost", "error": "the task's processes vanished without an exit status"}
+    if record:
+        answer.update(pid=record.get("pid"), pgid=record.get("pgid"))
+    return answer
+
+
+def action_start(spec):
+    workdir = spec["workdir"]
+    os.makedirs(os.path.join(workdir, FILES), exist_ok=True)
+    try:
+        fd = os.open(os.path.join(workdir, LOCK), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:  # already started (a retried launch): report what is there
+        deadline = time.time() + START_WAIT
+        while _state(workdir)["state"] == "unknown" and time.time() < deadline:
+            time.sleep(0.02)
+        answer = _state(workdir)
+        answer["existing"] = True
+        return answer
+    os.close(fd)
+    for name, data in (spec.get("files") or {}).items():
+        path = os.path.join(workdir, FILES, _safe_name(name))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as handle:
+            handle.write(base64.b64decode(data))
+    open(os.path.join(workdir, LOG), "ab").close()
+    pid = os.fork()
+    if pid == 0:  # detach: new session, no inherited pipes (the ssh channel must close)
+        try:
+            os.setsid()
+            os.chdir(workdir)
+            if os.fork():
+                os._exit(0)
+            null = os.open(os.devnull, os.O_RDWR)
+            diag = os.open(
+                os.path.join(workdir, RUNNER_LOG), os.O_WRONLY | os.O_CREAT | os.O_APPEND
+            )
+            os.dup2(null, 0)
+            os.dup2(diag, 1)
+            os.dup2(diag, 2)
+            os.closerange(3, 1024)
+            _monitor(spec, workdir)
+        except BaseException as exc:
+            _note(workdir, "monitor failed: %s" % type(exc).__name__)
+            if not os.path.exists(os.path.join(workdir, EXIT)):
+                _write_json(
+                    os.path.join(workdir, EXIT), {"exit_code": 127, "error": "runner failed"}
+                )
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    deadline = time.time() + START_WAIT
+    started = time.time() + 2.0  # beyond that, a slow login or pull: answer "running"
+    while time.time() < deadline:
+        answer = _state(workdir)
+        if answer["state"] == "exited" or (answer.get("pid") and answer["state"] == "running"):
+            return answer
+        if answer["state"] != "unknown" and time.time() > started:
+            return answer
+        time.sleep(0.005)
+    return {"state": "unknown", "error": "the monitor did not start in %ss" % START_WAIT}
+
+
+# ----------------------------------------------------------------------------- status, kill
+
+
+def action_status(spec):
+    workdir = spec["workdir"]
+    answer = _state(workdir)
+    offset = int(spec.get("offset") or 0)
+    limit = int(spec.get("max_bytes") or MAX_CHUNK)
+    try:
+        with open(os.path.join(workdir, LOG), "rb") as handle:
+            handle.seek(offset)
+            chunk = handle.read(limit)
+            answer["size"] = os.fstat(handle.fileno()).st_size
+    except OSError:
+        chunk = b""
+    if answer["state"] == "exited" and offset + len(chunk) < answer.get("size", 0):
+        answer["more"] = True  # the caller must read the rest before ending the task
+    answer["log"] = base64.b64encode(chunk).decode()
+    answer["offset"] = offset + len(chunk)
+    return answer
+
+
+def action_kill(spec):
+    workdir = spec["workdir"]
+    grace = float(spec.get("grace", 5))
+    record = _read_json(os.path.join(workdir, PID)) or {}
+    if record.get("container"):
+        subprocess.run(
+            [spec.get("docker") or "docker", "rm", "-f", record["container"]],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    pgid = record.get("pgid")
+    if not pgid and _alive(record.get("monitor_pid"), record.get("monitor_ticks")):
+        pgid = record.get("monitor_pgid")  # still logging in or pulling: stop the monitor
+    if not pgid or not _group_alive(pgid):
+        return {"killed": False, "state": _state(workdir)["state"]}
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.time() + wait
+        while time.time() < deadline and _group_alive(pgid):
+            time.sleep(0.02)
+        if not _group_alive(pgid):
+            break
+    return {"killed": True, "state": _state(workdir)["state"]}
+
+
+ACTIONS = {"start": action_start, "status": action_status, "kill": action_kill}
+
+
+def main(argv):
+    if len(argv) != 2 or argv[1] not in ACTIONS:
+        sys.stderr.write("usage: runner.py start|status|kill < request.json\n")
+        return 2
+    spec = json.loads(sys.stdin.read())
+    try:
+        answer = ACTIONS[argv[1]](spec)
+    except (OSError, ValueError, KeyError) as exc:
+        answer = {"state": "error", "error": "%s: %s" % (type(exc).__name__, exc)}
+    sys.stdout.write(json.dumps(answer) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

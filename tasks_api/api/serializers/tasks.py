@@ -1,0 +1,218 @@
+"""Serializers of the task routes: launch input, query strings, and task outputs."""
+
+from __future__ import annotations
+
+import json
+
+from rest_framework import serializers
+
+from nmtwizard import defaults
+from tasks_api.constants import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
+
+__all__ = [
+    "BeatQuerySerializer",
+    "DockerSerializer",
+    "LaunchFormSerializer",
+    "LaunchSerializer",
+    "LogQuerySerializer",
+    "LogWriteQuerySerializer",
+    "StatSerializer",
+    "TaskListItemSerializer",
+    "TaskListQuerySerializer",
+    "TaskSerializer",
+    "TaskStatusQuerySerializer",
+    "TerminateQuerySerializer",
+    "TerminateResultSerializer",
+]
+
+_COUNT = {"min_value": 0, "max_value": 1024}
+
+
+# =============================================================================
+# Launch
+# =============================================================================
+class DockerSerializer(serializers.Serializer):
+    registry = serializers.CharField(default="auto", max_length=100)
+    image = serializers.CharField(max_length=256)
+    tag = serializers.CharField(max_length=128)
+    command = serializers.ListField(
+        child=serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=100_000),
+        max_length=2000,
+    )
+
+
+class LaunchSerializer(serializers.Serializer):
+    """nmt-wizard's ``content``. ``trainer_id`` is ignored: the server sets the id prefix."""
+
+    docker = DockerSerializer()
+    options = serializers.DictField(required=False, default=dict)
+    wait_after_launch = serializers.FloatField(
+        required=False, allow_null=True, min_value=0, max_value=3600
+    )
+    trainer_id = serializers.CharField(
+        required=False, allow_blank=True, max_length=64, help_text="Ignored (set by the server)."
+    )
+    name = serializers.RegexField(
+        r"^[A-Za-z0-9-]{1,64}$", required=False, allow_null=True, help_text="Model name."
+    )
+    iterations = serializers.IntegerField(default=1, min_value=1, max_value=100)
+    priority = serializers.IntegerField(
+        default=0, min_value=-defaults.MAX_PRIORITY, max_value=defaults.MAX_PRIORITY
+    )
+    ngpus = serializers.IntegerField(default=1, **_COUNT)
+    ncpus = serializers.IntegerField(required=False, allow_null=True, **_COUNT)
+    exec_mode = serializers.BooleanField(default=False)
+    parent = serializers.RegexField(
+        r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$",
+        required=False,
+        allow_null=True,
+        help_text="Task to wait for (its successful end).",
+    )
+    entity_owner = serializers.RegexField(
+        r"^[A-Za-z]{2}$", required=False, allow_null=True, help_text="Owner entity of the task."
+    )
+    nochainprepr = serializers.BooleanField(required=False, help_text="Accepted, no effect.")
+    notransasrelease = serializers.BooleanField(required=False, help_text="Accepted, no effect.")
+    totranslate = serializers.ListField(required=False, help_text="Not supported (400).")
+    toscore = serializers.ListField(required=False, help_text="Not supported (400).")
+    totuminer = serializers.ListField(required=False, help_text="Not supported (400).")
+
+    def validate(self, attrs):
+        for key in ("totranslate", "toscore", "totuminer"):
+            if attrs.get(key):
+                raise serializers.ValidationError({key: "chained child tasks are not supported"})
+        return attrs
+
+
+class LaunchFormSerializer(serializers.Serializer):
+    """Multipart form of ``task/launch``: ``content`` (JSON text) plus file fields."""
+
+    content = serializers.CharField(help_text="The launch request as JSON text.")
+    entity_owner = serializers.CharField(required=False, allow_blank=True)
+
+    def validate_content(self, value):
+        try:
+            data = json.loads(value)
+        except ValueError:
+            raise serializers.ValidationError("invalid JSON") from None
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("expected a JSON object")
+        return data
+
+
+# =============================================================================
+# Query strings
+# =============================================================================
+class TaskListQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=["launched", "queued", "allocated", "running", "terminating", "stopped"],
+        required=False,
+    )
+    service = serializers.RegexField(r"^[A-Za-z0-9_-]{1,64}$", required=False)
+    parent = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$", required=False)
+    offset = serializers.IntegerField(default=0, min_value=0, max_value=1_000_000)
+    limit = serializers.IntegerField(
+        default=DEFAULT_LIST_LIMIT, min_value=1, max_value=MAX_LIST_LIMIT
+    )
+
+
+class TaskStatusQuerySerializer(serializers.Serializer):
+    fields = serializers.RegexField(
+        r"^[A-Za-z_]+(,[A-Za-z_]+)*$", required=False, help_text="Comma-separated field names."
+    )
+
+
+class TerminateQuerySerializer(serializers.Serializer):
+    phase = serializers.RegexField(
+        r"^[a-z_]{1,32}$", required=False, help_text="End message (default `aborted`)."
+    )
+
+
+class BeatQuerySerializer(serializers.Serializer):
+    duration = serializers.FloatField(default=0, min_value=0, max_value=30 * 86400)
+    container_id = serializers.RegexField(r"^[A-Za-z0-9_.-]{1,128}$", required=False)
+
+
+class LogQuerySerializer(serializers.Serializer):
+    offset = serializers.IntegerField(default=0, min_value=0, max_value=2**40)
+
+
+class LogWriteQuerySerializer(serializers.Serializer):
+    duration = serializers.FloatField(required=False, min_value=0, max_value=30 * 86400)
+    offset = serializers.IntegerField(
+        required=False, min_value=0, max_value=2**40, help_text="Host offset of the bytes."
+    )
+
+
+class StatSerializer(serializers.Serializer):
+    task_id = serializers.CharField(max_length=200)
+    start_time = serializers.FloatField()
+    end_time = serializers.FloatField()
+    statistics = serializers.DictField()
+
+    def validate_statistics(self, value):
+        if not value:
+            raise serializers.ValidationError("statistics empty")
+        return value
+
+    def validate(self, attrs):
+        if attrs["end_time"] < attrs["start_time"]:
+            raise serializers.ValidationError({"end_time": "must not precede start_time"})
+        return attrs
+
+
+# =============================================================================
+# Outputs
+# =============================================================================
+def _opt(field_class, **kwargs):
+    return field_class(required=False, allow_null=True, **kwargs)
+
+
+class _TaskFieldsSerializer(serializers.Serializer):
+    """Fields shared by a task's status and its list row."""
+
+    task_id = serializers.CharField()
+    type = _opt(serializers.CharField)
+    status = _opt(serializers.CharField)
+    message = _opt(serializers.CharField)
+    service = _opt(serializers.CharField, help_text="The pool (nmt-wizard's name).")
+    entity = _opt(serializers.CharField, help_text="Owner entity.")
+    user = _opt(serializers.CharField, help_text="Trainer id of the launcher.")
+    parent = _opt(serializers.CharField)
+    priority = _opt(serializers.IntegerField)
+    ngpus = _opt(serializers.IntegerField)
+    ncpus = _opt(serializers.IntegerField)
+    launched_time = _opt(serializers.FloatField)
+    queued_time = _opt(serializers.FloatField)
+    running_time = _opt(serializers.FloatField)
+    stopped_time = _opt(serializers.FloatField)
+
+
+class TaskSerializer(_TaskFieldsSerializer):
+    """A task (``task/status``); stored fields not listed here are passed through."""
+
+    pool = _opt(serializers.CharField)
+    alloc_host = _opt(serializers.CharField)
+    alloc_gpus = _opt(serializers.ListField, child=serializers.CharField())
+    alloc_cpus = _opt(serializers.ListField, child=serializers.CharField())
+    updated_time = _opt(serializers.FloatField)
+    content = _opt(serializers.DictField)
+    files = _opt(serializers.DictField, child=serializers.IntegerField())
+    current_time = serializers.FloatField()
+
+
+class TaskListItemSerializer(_TaskFieldsSerializer):
+    """One row of ``task/list`` (nmt-wizard's field names, plus entity and user)."""
+
+    owner = _opt(serializers.CharField)
+    alloc_resource = _opt(serializers.CharField)
+    alloc_lgpu = _opt(serializers.ListField, child=serializers.CharField())
+    alloc_lcpu = _opt(serializers.ListField, child=serializers.CharField())
+    image = _opt(serializers.CharField)
+    model = _opt(serializers.CharField)
+    iteration = _opt(serializers.IntegerField)
+
+
+class TerminateResultSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    status = serializers.CharField()

@@ -1,0 +1,115 @@
+"""Routes of the task API, at the root as in nmt-wizard (included by ``snw_site.urls``)."""
+
+from django.urls import path, re_path
+from rest_framework.exceptions import NotFound
+from rest_framework.views import APIView
+
+from tasks_api.api.views import PoolViewSet, TaskViewSet
+from tasks_api.exceptions import task_exception_handler
+
+__all__ = ["urlpatterns"]
+
+
+def _task(mapping: dict):
+    return TaskViewSet.as_view(mapping)
+
+
+def _pool(mapping: dict):
+    return PoolViewSet.as_view(mapping)
+
+
+class _NoRoute(APIView):
+    """JSON 404 for anything under /task/ or /service/ that matches no route."""
+
+    authentication_classes = []
+    permission_classes = []
+    schema = None
+
+    def get_exception_handler(self):
+        return task_exception_handler
+
+    def dispatch(self, request, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+        self.request = self.initialize_request(request, *args, **kwargs)
+        self.headers = self.default_response_headers
+        try:
+            self.initial(self.request, *args, **kwargs)
+            raise NotFound("no such route")
+        except Exception as exc:
+            response = self.handle_exception(exc)
+        self.response = self.finalize_response(self.request, response, *args, **kwargs)
+        return self.response
+
+
+# =============================================================================
+# Pools
+# =============================================================================
+pool_patterns = [
+    path("service/list", _pool({"get": "pools"}), name="service-list"),
+    path("service/describe/<str:pool>", _pool({"get": "describe"}), name="service-describe"),
+    path(
+        "service/check/<str:pool>",
+        _pool({"get": "check_get", "post": "check_post"}),
+        name="service-check",
+    ),
+    path("service/listconfig/<str:pool>", _pool({"get": "listconfig"}), name="service-listconfig"),
+    path(
+        "service/setconfig/<str:pool>/<str:name>",
+        _pool({"post": "setconfig"}),
+        name="service-setconfig",
+    ),
+    path(
+        "service/addconfig/<str:pool>/<str:name>",
+        _pool({"post": "addconfig"}),
+        name="service-addconfig",
+    ),
+    path(
+        "service/selectconfig/<str:pool>/<str:name>",
+        _pool({"get": "selectconfig"}),
+        name="service-selectconfig",
+    ),
+    path(
+        "service/delconfig/<str:pool>/<str:name>",
+        _pool({"get": "delconfig"}),
+        name="service-delconfig",
+    ),
+    path("service/restart/<str:pool>", _pool({"get": "restart"}), name="service-restart"),
+    path("service/stop/<str:pool>", _pool({"get": "stop"}), name="service-stop"),
+    path("service/enable/<str:pool>/<str:host>", _pool({"get": "enable"}), name="service-enable"),
+    path(
+        "service/disable/<str:pool>/<str:host>", _pool({"get": "disable"}), name="service-disable"
+    ),
+]
+
+# =============================================================================
+# Tasks and their callbacks
+# =============================================================================
+task_patterns = [
+    path("task/launch/<str:pool>", _task({"post": "launch"}), name="task-launch"),
+    path("task/status/<str:task_id>", _task({"get": "status"}), name="task-status"),
+    path("task/list/<str:pattern>", _task({"get": "list"}), name="task-list"),
+    path("task/terminate/<str:task_id>", _task({"get": "terminate"}), name="task-terminate"),
+    path(
+        "task/beat/<str:task_id>",
+        _task({"put": "beat_put", "get": "beat_get"}),
+        name="task-beat",
+    ),
+    path(
+        "task/log/<str:task_id>",
+        _task({"get": "log_read", "patch": "log_append", "post": "log_replace"}),
+        name="task-log",
+    ),
+    path(
+        "task/file/<str:task_id>/<path:name>",
+        _task({"get": "file_get", "post": "file_put"}),
+        name="task-file",
+    ),
+    path("task/stat/<str:task_id>", _task({"post": "stat"}), name="task-stat"),
+    path("task/<str:task_id>", _task({"delete": "destroy"}), name="task-delete"),
+]
+
+urlpatterns = [
+    *pool_patterns,
+    *task_patterns,
+    re_path(r"^(task|service)(/[\s\S]*)?$", _NoRoute.as_view(), name="task-api-no-route"),
+]

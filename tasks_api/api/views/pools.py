@@ -1,0 +1,251 @@
+"""Pool routes (nmt-wizard's ``/service/...``): listing, description, option checks, and pool
+administration (configurations, restart/stop, host enable/disable).
+
+Pool commands answer at once with a ``pending`` state the pool's worker then carries out; no
+request waits for a worker.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from accounts.api.serializers import MessageSerializer
+from tasks_api import scoping, selectors
+from tasks_api.api.serializers import (
+    CommandStateSerializer,
+    ConfigInputSerializer,
+    ConfigListSerializer,
+    ConfigSelectSerializer,
+    DisableQuerySerializer,
+    PoolDescriptionSerializer,
+    PoolListQuerySerializer,
+    PoolMapSerializer,
+    PoolSummarySerializer,
+)
+from tasks_api.api.views.base import EngineViewSet, errors
+from tasks_api.constants import PoolRule
+
+__all__ = ["PoolViewSet"]
+
+_POOL = OpenApiParameter("pool", OpenApiTypes.STR, OpenApiParameter.PATH)
+_NAME = OpenApiParameter("name", OpenApiTypes.STR, OpenApiParameter.PATH)
+_HOST = OpenApiParameter("host", OpenApiTypes.STR, OpenApiParameter.PATH)
+_OK = OpenApiResponse(MessageSerializer, description="Done.")
+_OPTIONS = {"type": "object", "additionalProperties": True, "description": "Task options."}
+_CHECK = {"type": "object", "additionalProperties": True, "description": "The service's answer."}
+
+
+class PoolViewSet(EngineViewSet):
+    """Every ``/service/...`` route; URL kwargs ``pool`` / ``name`` / ``host``."""
+
+    rules = {
+        "pools": PoolRule.VIEW,
+        "describe": PoolRule.VIEW,
+        "check_get": PoolRule.VIEW,
+        "check_post": PoolRule.VIEW,
+        "listconfig": PoolRule.EDIT_CONFIG,
+        "setconfig": PoolRule.EDIT_CONFIG,
+        "addconfig": PoolRule.EDIT_CONFIG,
+        "selectconfig": PoolRule.EDIT_CONFIG,
+        "delconfig": PoolRule.EDIT_CONFIG,
+        "enable": PoolRule.EDIT_CONFIG,
+        "disable": PoolRule.EDIT_CONFIG,
+        "restart": PoolRule.STOP_CONFIG,
+        "stop": PoolRule.STOP_CONFIG,
+    }
+
+    def _pool(self, pool: str) -> frozenset[str]:
+        return scoping.pool_access(self.request.user, self.engine, pool, self.rules[self.action])
+
+    # =========================================================================
+    # Reading
+    # =========================================================================
+    @extend_schema(
+        tags=["pools"],
+        operation_id="service_list",
+        parameters=[PoolListQuerySerializer],
+        request=None,
+        responses={
+            200: OpenApiResponse(
+                PoolMapSerializer,
+                description="Pool name -> summary, for the pools you may use or administer.",
+            ),
+            **errors(400),
+        },
+    )
+    def pools(self, request):
+        query = PoolListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        engine = self.engine
+        result = {}
+        for description in scoping.visible_pools(request.user, engine, engine.list_pools()):
+            entities = scoping.pool_entities(engine, description["name"])
+            summary = selectors.pool_summary(
+                description,
+                entities,
+                minimal=query.validated_data["minimal"],
+                verbose=query.validated_data["verbose"],
+            )
+            result[description["name"]] = PoolSummarySerializer(summary).data
+        return Response(result)
+
+    @extend_schema(
+        tags=["pools"],
+        operation_id="service_describe",
+        parameters=[_POOL],
+        request=None,
+        responses={200: PoolDescriptionSerializer, **errors(404)},
+    )
+    def describe(self, request, pool: str):
+        entities = self._pool(pool)
+        description = {**self.engine.describe_pool(pool), "entities": sorted(entities)}
+        return Response(PoolDescriptionSerializer(description).data)
+
+    def _check(self, request, pool: str):
+        self._pool(pool)
+        options = request.data if request.data else {}
+        if not isinstance(options, dict):
+            raise serializers.ValidationError({"options": "expected a JSON object"})
+        return Response(self.engine.check_pool(pool, dict(options)))
+
+    _check_schema = {
+        "tags": ["pools"],
+        "parameters": [_POOL],
+        "request": {"application/json": _OPTIONS},
+        "responses": {200: OpenApiResponse(_CHECK), **errors(400, 404)},
+        "description": "Ask the pool's service whether task `options` are acceptable.",
+    }
+
+    @extend_schema(operation_id="service_check", **_check_schema)
+    def check_get(self, request, pool: str):
+        return self._check(request, pool)
+
+    @extend_schema(operation_id="service_check_post", **_check_schema)
+    def check_post(self, request, pool: str):
+        return self._check(request, pool)
+
+    # =========================================================================
+    # Configurations (edit_config)
+    # =========================================================================
+    @extend_schema(
+        tags=["pool administration"],
+        operation_id="service_listconfig",
+        parameters=[_POOL],
+        request=None,
+        responses={200: ConfigListSerializer, **errors(404)},
+    )
+    def listconfig(self, request, pool: str):
+        self._pool(pool)
+        names = self.engine.list_pool_configs(pool)
+        configurations = {n: self.engine.get_pool_config(pool, n) for n in names["configs"]}
+        return Response({"current": names["current"], "configurations": configurations})
+
+    _setconfig_schema = {
+        "tags": ["pool administration"],
+        "parameters": [_POOL, _NAME],
+        "request": {
+            "application/json": ConfigInputSerializer,
+            "multipart/form-data": ConfigInputSerializer,
+            "application/x-www-form-urlencoded": ConfigInputSerializer,
+        },
+        "responses": {200: _OK, **errors(400, 404, 409)},
+        "description": "Add or replace a named configuration (validated; `base` is read-only).",
+    }
+
+    @extend_schema(operation_id="service_setconfig", **_setconfig_schema)
+    def setconfig(self, request, pool: str, name: str):
+        self._pool(pool)
+        serializer = ConfigInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        config = serializer.validated_data["config"]
+        if not isinstance(config, dict | str):
+            raise serializers.ValidationError({"config": "expected a JSON object"})
+        self.engine.add_pool_config(pool, name, config)
+        return Response({"message": f"configuration {name} of {pool} saved"})
+
+    @extend_schema(operation_id="service_addconfig", **_setconfig_schema)
+    def addconfig(self, request, pool: str, name: str):
+        return self.setconfig(request, pool, name)
+
+    @extend_schema(
+        tags=["pool administration"],
+        operation_id="service_selectconfig",
+        parameters=[_POOL, _NAME],
+        request=None,
+        responses={200: ConfigSelectSerializer, **errors(400, 404)},
+        description="Select a configuration; `state` stays `pending` until the worker reloads.",
+    )
+    def selectconfig(self, request, pool: str, name: str):
+        self._pool(pool)
+        return Response(self.engine.select_pool_config(pool, name))
+
+    @extend_schema(
+        tags=["pool administration"],
+        operation_id="service_delconfig",
+        parameters=[_POOL, _NAME],
+        request=None,
+        responses={200: _OK, **errors(404, 409)},
+    )
+    def delconfig(self, request, pool: str, name: str):
+        self._pool(pool)
+        self.engine.delete_pool_config(pool, name)
+        return Response({"message": f"configuration {name} of {pool} deleted"})
+
+    # =========================================================================
+    # Hosts (edit_config) and worker commands (stop_config)
+    # =========================================================================
+    @extend_schema(
+        tags=["pool administration"],
+        operation_id="service_enable",
+        parameters=[_POOL, _HOST],
+        request=None,
+        responses={200: _OK, **errors(404)},
+        description="Make a host usable again (clears a disable and a quarantine).",
+    )
+    def enable(self, request, pool: str, host: str):
+        self._pool(pool)
+        self.engine.enable_host(pool, host)
+        return Response({"message": f"{host} enabled"})
+
+    @extend_schema(
+        tags=["pool administration"],
+        operation_id="service_disable",
+        parameters=[_POOL, _HOST, DisableQuerySerializer],
+        request=None,
+        responses={200: _OK, **errors(400, 404)},
+        description="Stop scheduling on a host until it is enabled again.",
+    )
+    def disable(self, request, pool: str, host: str):
+        query = DisableQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        self._pool(pool)
+        self.engine.disable_host(pool, host, query.validated_data["message"])
+        return Response({"message": f"{host} disabled"})
+
+    _command_schema = {
+        "tags": ["pool administration"],
+        "parameters": [_POOL],
+        "request": None,
+        "responses": {200: CommandStateSerializer, **errors(404)},
+    }
+
+    @extend_schema(
+        operation_id="service_restart",
+        description="The worker reloads its configuration; answers `pending` at once.",
+        **_command_schema,
+    )
+    def restart(self, request, pool: str):
+        self._pool(pool)
+        return Response(self.engine.restart_pool(pool))
+
+    @extend_schema(
+        operation_id="service_stop",
+        description="The worker exits and is not restarted; answers `pending` at once.",
+        **_command_schema,
+    )
+    def stop(self, request, pool: str):
+        self._pool(pool)
+        return Response(self.engine.stop_pool(pool))

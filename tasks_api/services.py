@@ -1,0 +1,77 @@
+"""Writes of the task API: launching, stopping and deleting tasks through the engine.
+
+Views parse input, call one of these, and serialize; the permission decision has been taken
+(``tasks_api.scoping``) before they run. Entity and trainer id come from the authenticated
+user, never from the request body.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from nmtwizard.api import Engine
+
+__all__ = ["task_delete", "task_launch", "task_terminate"]
+
+log = logging.getLogger(__name__)
+
+
+def task_launch(
+    *,
+    actor,
+    engine: Engine,
+    pool: str,
+    entity: str,
+    content: dict[str, Any],
+    files: dict[str, bytes],
+) -> list[dict[str, Any]]:
+    """Create the task (or training chain) of a validated ``content``; return the new tasks.
+
+    The task id's trainer prefix is ``actor.trainer_id`` whatever ``content`` says, and the
+    task's owner entity is ``entity`` (resolved by :func:`tasks_api.scoping.launch_entity`).
+    """
+    docker = content["docker"]
+    task_ids = engine.launch_tasks(
+        pool=pool,
+        trainer_id=actor.trainer_id,
+        entity=entity,
+        user=actor.trainer_id,
+        image=docker["image"],
+        tag=docker["tag"],
+        command=list(docker["command"]),
+        registry=docker.get("registry") or "auto",
+        ngpus=content["ngpus"],
+        ncpus=content.get("ncpus"),
+        priority=content["priority"],
+        options=content.get("options") or {},
+        files=files,
+        iterations=content["iterations"],
+        parent=content.get("parent"),
+        name=content.get("name"),
+        exec_mode=content["exec_mode"],
+        wait_after_launch=content.get("wait_after_launch"),
+    )
+    log.info("%s launched %s on %s for %s", actor.trainer_id, task_ids, pool, entity)
+    result = []
+    for task_id in task_ids:
+        task = engine.get_task(task_id)
+        result.append({"task_id": task_id, **{k: task.get(k) for k in ("type", "ngpus", "ncpus")}})
+    return result
+
+
+def task_terminate(*, actor, engine: Engine, task: dict[str, Any], phase: str | None) -> dict:
+    """Ask the engine to stop ``task``; nmt-wizard's messages, plus the status after."""
+    task_id = task["task_id"]
+    if task.get("status") == "stopped":
+        return {"message": f"{task_id} already stopped", "status": "stopped"}
+    status = engine.request_terminate(task_id, phase or "aborted")
+    log.info("%s terminated %s (%s)", actor.trainer_id, task_id, phase or "aborted")
+    return {"message": f"terminating {task_id}", "status": status}
+
+
+def task_delete(*, actor, engine: Engine, task_id: str) -> dict:
+    """Delete a stopped task with its log and files (409 while it is not stopped)."""
+    engine.delete_task(task_id)
+    log.info("%s deleted %s", actor.trainer_id, task_id)
+    return {"message": f"deleted {task_id}"}

@@ -1,0 +1,158 @@
+"""Scheduler: best fit with explicit GPU ids, CPUs, reservation against starvation, races."""
+
+import json
+import threading
+
+import pytest
+
+from nmtwizard.exceptions import LeaseLost
+from nmtwizard.lease import PoolLease
+from nmtwizard.scheduler import HostState, Request, Scheduler, best_fit
+from nmtwizard.services.base import HostSpec
+
+from .conftest import fake_pool, run_until, status, write_config
+
+
+def state(name, gpus, free_gpus, ncpus=8, free_cpus=None):
+    cpus = tuple(str(i) for i in range(ncpus))
+    return HostState(
+        name, tuple(gpus), cpus, list(free_gpus), list(cpus if free_cpus is None else free_cpus)
+    )
+
+
+def test_best_fit_prefers_the_host_left_with_fewest_free_gpus():
+    states = {"big": state("big", "0123", "0123"), "half": state("half", "0123", "23")}
+    allocation = best_fit(Request("t", 2, 1), states)
+    assert allocation.host == "half" and allocation.gpus == ("2", "3")
+
+
+def test_explicit_gpu_ids_are_granted_in_configuration_order():
+    states = {"h": state("h", ("1", "3", "7"), ("3", "7"))}
+    assert best_fit(Request("t", 1, 1), states).gpus == ("3",)
+
+
+def test_cpu_only_tasks_go_where_gpus_are_busy_and_cpus_are_checked():
+    states = {"gpu-free": state("gpu-free", "01", "01"), "gpu-busy": state("gpu-busy", "01", "")}
+    assert best_fit(Request("t", 0, 4), states).host == "gpu-busy"
+    states["gpu-busy"].free_cpus = ["0"]
+    assert best_fit(Request("t", 0, 4), states).host == "gpu-free"
+    assert best_fit(Request("t", 1, 9), states) is None
+
+
+def test_unusable_restricted_and_reserved_hosts_are_skipped():
+    states = {"a": state("a", "01", "01"), "b": state("b", "01", "01")}
+    states["a"].usable = False
+    assert best_fit(Request("t", 1, 1), states).host == "b"
+    assert best_fit(Request("t", 1, 1, hosts=("a",)), states) is None
+    states["b"].reserved_for = "other"
+    assert best_fit(Request("t", 1, 1), states) is None
+    assert best_fit(Request("other", 1, 1), states).host == "b"
+
+
+def test_large_task_is_not_starved_by_small_ones(engine, make_worker, launch, tmp_path):
+    directory = write_config(
+        tmp_path / "r", fake_pool(hosts={"h1": ([0, 1], 4), "h2": ([0, 1], 4)})
+    )
+    worker = make_worker(directory=directory, check_delay=0.02)
+    first = [launch(options={"fake": {"duration": d}})[0] for d in (0.2, 60, 60, 60)]
+    run_until(worker, lambda: all(status(engine, t) == "running" for t in first))
+    (big,) = launch(ngpus=2, options={"fake": {"duration": 60}})
+    smalls = [launch(options={"fake": {"duration": 60}})[0] for _ in range(3)]
+    # The short task ends and frees one GPU; the big task holds that host and waits.
+    run_until(worker, lambda: status(engine, first[0]) == "stopped")
+    run_until(
+        worker,
+        lambda: (
+            engine.describe_pool("pool")["hosts"][0]["reserved_for"] == big
+            or engine.describe_pool("pool")["hosts"][1]["reserved_for"] == big
+        ),
+    )
+    for _ in range(20):
+        worker.run_once()
+    assert all(status(engine, t) == "queued" for t in smalls)  # nobody took the held GPU
+    held = next(h for h in engine.describe_pool("pool")["hosts"] if h["reserved_for"] == big)
+    engine.request_terminate(
+        next(t for t in first[1:] if engine.get_task(t)["alloc_host"] == held["name"])
+    )
+    run_until(worker, lambda: status(engine, big) == "running")
+    assert engine.get_task(big)["alloc_host"] == held["name"]
+    assert all(h["reserved_for"] != big for h in engine.describe_pool("pool")["hosts"])
+    assert "reserved_host" not in engine.get_task(big)
+
+
+def test_stale_fencing_token_cannot_allocate(engine, make_worker, launch):
+    make_worker()
+    (task_id,) = launch()
+    lease = PoolLease(engine.redis, engine.keys, "pool", "w1", ttl=5)
+    assert lease.try_acquire()
+    stale = "0:someone-else"
+    with pytest.raises(LeaseLost):
+        engine.store.allocate(task_id, "pool", "h1", ["0"], ["0"], stale)
+    assert engine.store.allocate(task_id, "pool", "h1", ["0"], ["0"], lease.token) == 1
+
+
+def test_no_double_allocation_when_two_schedulers_race(engine, make_worker, launch):
+    """Even two schedulers that both believe they hold the lease never share a slot."""
+    make_worker()
+    hosts = [
+        HostSpec("h1", ("0", "1"), ("0", "1", "2", "3")),
+        HostSpec("h2", ("0", "1"), ("0", "1", "2", "3")),
+    ]
+    lease = PoolLease(engine.redis, engine.keys, "pool", "w1", ttl=30)
+    assert lease.try_acquire()
+    for _round in range(30):
+        ids = [launch(ngpus=1 + i % 2)[0] for i in range(6)]
+        results: list = []
+        barrier = threading.Barrier(2)
+
+        def run(results=results, barrier=barrier):
+            scheduler = Scheduler(engine.store, "pool")
+            barrier.wait()
+            results.extend(scheduler.run_pass(hosts, lease.token))
+
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        slots = [(a.host, g) for a in results for g in a.gpus]
+        assert len(slots) == len(set(slots))
+        assert len({a.task_id for a in results}) == len(results)
+        for host in ("h1", "h2"):
+            owners = engine.redis.hgetall(engine.keys.gpus("pool", host))
+            for task_id in set(owners.values()):
+                task = engine.get_task(task_id)
+                assert task["alloc_host"] == host
+                assert {g for g, t in owners.items() if t == task_id} == set(task["alloc_gpus"])
+        for task_id in ids:
+            engine.request_terminate(task_id)
+            if status(engine, task_id) == "terminating":
+                engine.store.finish(task_id, lease.token)
+        assert not engine.redis.keys("snw:gpus:*")
+
+
+def test_two_workers_share_a_pool_without_double_launch(engine, make_worker, launch):
+    a = make_worker(lease_ttl=0.1, check_delay=0.02)
+    b = make_worker(lease_ttl=0.1, check_delay=0.02)
+    ids = [launch(ngpus=1 + i % 2, options={"fake": {"duration": 0.02}})[0] for i in range(24)]
+    flip = {"n": 0}
+
+    def done():
+        flip["n"] += 1
+        if flip["n"] % 7 == 0:  # force hand-overs: the leader silently loses its lease
+            engine.redis.delete(engine.keys.lease("pool"))
+        return all(status(engine, t) == "stopped" for t in ids)
+
+    run_until([a, b], done, timeout=20)
+    starts = engine.redis.hgetall(engine.keys.fake_starts("pool"))
+    assert set(starts) == set(ids) and set(starts.values()) == {"1"}
+    assert all(engine.get_task(t)["message"] == "completed" for t in ids)
+    jobs = [json.loads(v) for v in engine.redis.hgetall(engine.keys.fake_jobs("pool")).values()]
+    for i, x in enumerate(jobs):
+        for y in jobs[i + 1 :]:
+            if x["host"] == y["host"] and set(x["gpus"]) & set(y["gpus"]):
+                assert (
+                    x["start"] + x["duration"] <= y["start"]
+                    or y["start"] + y["duration"] <= x["start"]
+                )
+    assert not engine.redis.keys("snw:gpus:*") and not engine.redis.keys("snw:cpus:*")

@@ -1,0 +1,290 @@
+"""Worker: lifecycle and end messages, chains, priority, beats, terminate during launch,
+quarantine, enable/disable, config select while tasks run, ttl_policy cleanup, commands."""
+
+import json
+import time
+
+import pytest
+
+from nmtwizard import hooks
+from nmtwizard.defaults import STOP_EXIT_CODE
+
+from .conftest import fake_pool, run_until, status, write_config
+
+
+def stopped(engine, *task_ids):
+    return lambda: all(status(engine, t) == "stopped" for t in task_ids)
+
+
+def slots_empty(engine, pool="pool"):
+    return (
+        all(not v for v in engine.redis.hgetall(engine.keys.gpus(pool, "h1")).values())
+        and not engine.redis.keys("snw:gpus:*")
+        and not engine.redis.keys("snw:cpus:*")
+    )
+
+
+def test_full_lifecycle_records_each_status_time(engine, make_worker, launch):
+    worker = make_worker()
+    (task_id,) = launch(options={"fake": {"duration": 0.1}})
+    assert status(engine, task_id) == "queued"
+    run_until(worker, lambda: status(engine, task_id) == "running")
+    task = engine.get_task(task_id)
+    assert task["alloc_host"] in ("h1", "h2") and len(task["alloc_gpus"]) == 1
+    assert task["job"]["gpus"] == task["alloc_gpus"]
+    run_until(worker, stopped(engine, task_id))
+    task = engine.get_task(task_id)
+    assert task["message"] == "completed"
+    for name in ("launched", "queued", "allocated", "running", "terminating", "stopped"):
+        assert f"{name}_time" in task
+    assert slots_empty(engine)
+    assert engine.list_tasks(status="stopped")[0]["task_id"] == task_id
+
+
+@pytest.mark.parametrize(
+    ("fake", "message"),
+    [({"duration": 0.05, "exit_code": 3}, "error"), ({"launch_error": "task"}, "launch_error")],
+)
+def test_end_messages(engine, make_worker, launch, fake, message):
+    worker = make_worker()
+    (task_id,) = launch(options={"fake": fake})
+    run_until(worker, stopped(engine, task_id))
+    assert engine.get_task(task_id)["message"] == message
+    assert slots_empty(engine)
+    if message == "launch_error":
+        assert b"launch failed" in engine.read_log(task_id)[0]
+
+
+def test_killed_job_ends_exited_and_user_terminate_aborts(engine, make_worker, launch):
+    worker = make_worker()
+    a, b, c = launch()[0], launch()[0], launch()[0]
+    run_until(worker, lambda: status(engine, a) == status(engine, b) == "running")
+    engine.store.redis.hset(
+        engine.keys.fake_jobs("pool"),
+        a,
+        json.dumps(
+            {**json.loads(engine.redis.hget(engine.keys.fake_jobs("pool"), a)), "killed": True}
+        ),
+    )
+    assert engine.request_terminate(b) == "terminating"
+    assert engine.request_terminate(c) in ("stopped", "terminating")
+    run_until(worker, stopped(engine, a, b, c))
+    assert [engine.get_task(t)["message"] for t in (a, b, c)] == ["exited", "aborted", "aborted"]
+    assert engine.request_terminate(b) == "stopped"  # idempotent
+
+
+def test_chain_children_wait_for_parent_completion(engine, make_worker, launch):
+    worker = make_worker()
+    ids = launch(iterations=3, options={"fake": {"duration": 0.05}}, name="Chain")
+    assert [status(engine, t) for t in ids] == ["queued", "launched", "launched"]
+    child = engine.get_task(ids[1])
+    assert child["parent"] == ids[0] and child["content"]["docker"]["command"][:2] == ["-m", ids[0]]
+    assert [engine.get_task(t)["iteration"] for t in ids] == [1, 2, 3]
+    run_until(worker, stopped(engine, *ids), timeout=8)
+    tasks = [engine.get_task(t) for t in ids]
+    assert [t["message"] for t in tasks] == ["completed"] * 3
+    assert tasks[0]["stopped_time"] <= tasks[1]["queued_time"]
+    assert [t["task_id"] for t in engine.list_tasks(parent=ids[0])] == [ids[1]]
+
+
+def test_failed_parent_stops_children_with_dependency_error(engine, make_worker, launch):
+    worker = make_worker()
+    ids = launch(iterations=3, options={"fake": {"duration": 0.05, "exit_code": 1}})
+    run_until(worker, stopped(engine, *ids))
+    assert [engine.get_task(t)["message"] for t in ids] == [
+        "error",
+        "dependency_error",
+        "dependency_error",
+    ]
+    assert "running_time" not in engine.get_task(ids[1])
+
+
+def test_explicit_parent_and_aborted_parent(engine, make_worker, launch):
+    make_worker()
+    (parent,) = launch()
+    (child,) = launch(parent=parent)
+    assert status(engine, child) == "launched"
+    engine.request_terminate(parent)
+    assert engine.get_task(child)["message"] == "dependency_error"
+
+
+def test_priority_first_then_fifo(engine, make_worker, launch, tmp_path):
+    directory = write_config(tmp_path / "one", fake_pool(hosts={"h1": ([0], 4)}))
+    worker = make_worker(directory=directory)
+    order = [launch(priority=p, options={"fake": {"duration": 0.03}})[0] for p in (0, 5, 0, 5)]
+    run_until(worker, stopped(engine, *order), timeout=8)
+    started = sorted(order, key=lambda t: engine.get_task(t)["running_time"])
+    assert started == [order[1], order[3], order[0], order[2]]
+
+
+def test_beat_expiry_terminates_with_expired(engine, make_worker, launch):
+    worker = make_worker(check_delay=30)
+    (task_id,) = launch()
+    run_until(worker, lambda: status(engine, task_id) == "running")
+    assert engine.beat(task_id, duration=0.2, container_id="c1") == "running"
+    assert engine.get_task(task_id)["container_id"] == "c1"
+    run_until(worker, stopped(engine, task_id))
+    task = engine.get_task(task_id)
+    assert task["message"] == "expired"
+    assert task["stopped_time"] - task["updated_time"] >= 0.2
+    assert engine.beat(task_id, 10) == "stopped"  # beats on stopped tasks are no-ops
+
+
+def test_terminate_during_launch_is_not_lost(engine, make_worker, launch):
+    worker = make_worker()
+    (task_id,) = launch(options={"fake": {"launch_delay": 0.3, "duration": 60}})
+    deadline = time.monotonic() + 3
+    while not worker._busy(task_id) and time.monotonic() < deadline:
+        worker.run_once()
+    assert status(engine, task_id) == "allocated"  # the launch call is in flight
+    assert engine.request_terminate(task_id) == "terminating"
+    run_until(worker, stopped(engine, task_id))
+    task = engine.get_task(task_id)
+    assert task["message"] == "aborted" and task["job"]["host"]
+    job = json.loads(engine.redis.hget(engine.keys.fake_jobs("pool"), task_id))
+    assert job["killed"] is True  # the container that did start was terminated
+    assert slots_empty(engine)
+
+
+def test_slow_host_does_not_stall_other_hosts(engine, make_worker, launch):
+    worker = make_worker()
+    launch(options={"server": "h1", "fake": {"launch_delay": 1.0}})
+    (fast,) = launch(options={"server": "h2", "fake": {"duration": 60}})
+    start, reached = time.monotonic(), []
+
+    def fast_runs():
+        if status(engine, fast) == "running":
+            reached.append(time.monotonic() - start)
+        return bool(reached)
+
+    run_until(worker, fast_runs, timeout=0.8)
+    assert reached[0] < 0.8  # while the launch on h1 still sleeps
+
+
+def test_infrastructure_error_quarantines_host_and_requeues(engine, make_worker, launch, tmp_path):
+    pool = fake_pool(hosts={"h1": ([0], 4), "h2": ([0, 1], 4)})  # best fit picks h1 first
+    pool["variables"]["fake"]["hosts"] = {"h1": {"launch_error": "infrastructure"}}
+    worker = make_worker(directory=write_config(tmp_path / "q", pool), quarantine_time=60)
+    (task_id,) = launch(options={"fake": {"duration": 60}})
+    run_until(worker, lambda: status(engine, task_id) == "running")
+    task = engine.get_task(task_id)
+    described = engine.describe_pool("pool")
+    states = {h["name"]: h["state"] for h in described["hosts"]}
+    assert task["alloc_host"] == "h2" and states == {"h1": "quarantined", "h2": "ok"}
+    assert described["busy"] == 1
+    assert b"re-queued" in engine.read_log(task_id)[0]
+    engine.enable_host("pool", "h1")
+    assert {h["name"]: h["state"] for h in engine.describe_pool("pool")["hosts"]}["h1"] == "ok"
+
+
+def test_lost_host_ends_task_with_lost_connection(engine, make_worker, launch, tmp_path):
+    pool = fake_pool(hosts={"h1": ([0], 2)})
+    pool["variables"]["fake"]["hosts"] = {"h1": {"lost": True}}
+    worker = make_worker(directory=write_config(tmp_path / "l", pool), check_delay=0.02)
+    (task_id,) = launch()
+    run_until(worker, stopped(engine, task_id))
+    task = engine.get_task(task_id)
+    assert task["message"] == "lost_connection" and task["status_fail"] == 5
+
+
+def test_disable_and_enable_host(engine, make_worker, launch):
+    worker = make_worker()
+    engine.disable_host("pool", "h1", "maintenance")
+    ids = [launch(options={"fake": {"duration": 60}})[0] for _ in range(3)]
+    run_until(worker, lambda: [status(engine, t) for t in ids].count("running") == 2)
+    assert {engine.get_task(t).get("alloc_host") for t in ids} == {"h2", None}
+    host = {h["name"]: h for h in engine.describe_pool("pool")["hosts"]}["h1"]
+    assert host["state"] == "disabled" and host["reason"] == "disabled: maintenance"
+    engine.enable_host("pool", "h1")
+    run_until(worker, lambda: all(status(engine, t) == "running" for t in ids))
+    assert engine.get_task(ids[2])["alloc_host"] == "h1"
+
+
+def test_config_select_while_tasks_run(engine, make_worker, launch):
+    worker = make_worker()
+    running = [launch(options={"fake": {"duration": 0.4}})[0] for _ in range(4)]
+    queued = [launch(options={"fake": {"duration": 0.05}})[0] for _ in range(2)]
+    run_until(worker, lambda: all(status(engine, t) == "running" for t in running))
+    engine.add_pool_config(
+        "pool",
+        "bigger",
+        fake_pool(hosts={"h1": ([0, 1], 4), "h2": ([0, 1], 4), "h3": ([0, 1, 2, 3], 8)}),
+    )
+    assert engine.select_pool_config("pool", "bigger")["state"] == "pending"
+    run_until(
+        worker,
+        lambda: (
+            all(status(engine, t) == "running" for t in queued)
+            or all(status(engine, t) == "stopped" for t in queued)
+        ),
+    )
+    assert engine.describe_pool("pool")["config_state"] == "active"
+    assert {engine.get_task(t)["alloc_host"] for t in queued} == {"h3"}
+    run_until(worker, stopped(engine, *running, *queued), timeout=8)
+    assert all(engine.get_task(t)["message"] == "completed" for t in running + queued)
+    assert engine.describe_pool("pool")["capacity"] == {"gpus": 8, "cpus": 16}
+
+
+def test_ttl_policy_removes_task_log_files_and_index_entries(engine, make_worker, launch, tmp_path):
+    pool = fake_pool()
+    pool["ttl_policy"] = [{"pattern": {"message": "aborted"}, "ttl": 1}]
+    worker = make_worker(directory=write_config(tmp_path / "t", pool))
+    keep = launch()[0]
+    (gone,) = launch(files={"a.txt": b"x"})
+    engine.append_log(gone, "some log")
+    engine.request_terminate(gone)
+    engine.request_terminate(keep, "cancelled")
+    run_until(worker, lambda: not engine.redis.exists(engine.keys.task(gone)), timeout=4)
+    assert [t["task_id"] for t in engine.list_tasks()] == [keep]
+    assert not engine.redis.exists(engine.keys.log(gone), engine.keys.files(gone))
+    for index in engine.redis.keys("snw:idx:*"):
+        assert engine.redis.zscore(index, gone) is None
+    assert engine.redis.zscore(engine.keys.ids(), gone) is None
+
+
+def test_restart_and_stop_commands(engine, make_worker, launch):
+    worker = make_worker()
+    assert engine.restart_pool("pool") == {"pool": "pool", "command": "restart", "state": "pending"}
+    run_until(worker, lambda: engine.describe_pool("pool")["command_state"] == "done")
+    (task_id,) = launch()
+    assert engine.stop_pool("pool")["state"] == "pending"
+    run_until(worker, lambda: worker.exit_code is not None)
+    assert worker.exit_code == STOP_EXIT_CODE
+    assert engine.describe_pool("pool")["state"] == "stopped"
+    assert status(engine, task_id) in ("queued", "allocated", "running")  # nothing lost
+
+
+def test_token_hooks_mint_on_launch_and_revoke_on_stop(engine, make_worker, launch):
+    minted, revoked = [], []
+    previous = dict(hooks._hooks)
+    hooks.set_token_hooks(
+        lambda tid, owner: minted.append((tid, owner)) or f"tok-{tid[-4:]}", revoked.append
+    )
+    try:
+        worker = make_worker()
+        (task_id,) = launch(options={"fake": {"duration": 0.05}})
+        run_until(worker, stopped(engine, task_id))
+        # Minted by the worker at launch, never stored by the engine.
+        assert minted == [(task_id, {"entity": "AB", "user": "ABusr", "trainer_id": "ABusr"})]
+        assert "tok-" not in json.dumps(engine.get_task(task_id))
+        redis = engine.store.redis
+        assert not [key for key in redis.scan_iter() if b"tok-" in (redis.dump(key) or b"")]
+        assert revoked == [task_id]
+    finally:
+        hooks._hooks.update(previous)
+
+
+def test_pool_description(engine, make_worker, launch):
+    worker = make_worker()
+    engine.disable_host("pool", "h2")
+    launch(ngpus=2)
+    launch(ngpus=2)
+    worker.run_once()
+    pools = engine.list_pools()
+    assert [p["name"] for p in pools] == ["pool"]
+    pool = pools[0]
+    assert pool["capacity"] == {"gpus": 4, "cpus": 8} and pool["usage"]["gpus"] == 2
+    assert pool["queued"] == 1 and pool["active"] == 2 and pool["busy"] == 1
+    assert pool["service"] == "fake" and len(pool["workers"]) == 1 and pool["leader"]
+    hosts = {h["name"]: h for h in pool["hosts"]}
+    assert hosts["h1"]["used_gpus"] == 2 and hosts["h2"]["state"] == "disabled"

@@ -1,0 +1,141 @@
+"""The Docker runtime. There is no Docker daemon here: the command line is checked as built,
+and the runner is exercised with a stand-in ``docker`` CLI (a shell script that records its
+arguments and stdin) to prove the login password travels on stdin only."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from nmtwizard.keys import Keys
+from nmtwizard.services import LaunchRequest, ServiceContext
+from nmtwizard.services.hostexec import build_start_request
+from nmtwizard.services.local import LocalService
+from tests.services.remote_pool import enqueue, pool_config
+
+PASSWORD = "reg-PASSWORD-33ab"
+TOKEN = "tok-SECRET-docker"
+
+
+def _data(tmp_path, docker_path=None):
+    docker = {
+        "registries": {
+            "private": {
+                "type": "dockerprivate",
+                "uri": "registry.example:5000",
+                "credentials": {"username": "bot", "password": f"[[private:{PASSWORD}]]"},
+                "default_for": ["snw/"],
+            },
+        },
+        "mount": ["/data/corpus:/root/corpus"],
+        "envvar": {"LANG": "C.UTF-8", "specific": {"snw/trainer": {"MODE": "fast"}}},
+    }
+    if docker_path:
+        docker["path"] = str(docker_path)
+    return {
+        "name": "dock",
+        "description": "docker pool",
+        "service": "local",
+        "callback_url": "http://launcher:8000",
+        "callback_interval": 30,
+        "storages": {"launcher": {"type": "http", "get_pattern": "<CALLBACK_URL>/file/<TASK_ID>"}},
+        "docker": docker,
+        "variables": {
+            "runtime": "docker",
+            "work_dir": str(tmp_path / "tasks"),
+            "server_pool": [{"name": "gpu1", "gpus": [0, 1, 2, 3], "ncpus": 8}],
+        },
+    }
+
+
+def _request(task_id="TSuse_enfr_Model_01_abc"):
+    return LaunchRequest(
+        task_id=task_id,
+        host="gpu1",
+        gpus=("1", "3"),
+        cpus=("4", "5"),
+        image="snw/trainer",
+        tag="2.1",
+        command=("train", "--config", "${TMP_DIR}/conf.json"),
+        callback_url="http://launcher:8000",
+        token=TOKEN,
+    )
+
+
+def test_docker_command_line(tmp_path):
+    config = pool_config(_data(tmp_path))
+    spec = build_start_request(
+        config, _request(), runtime="docker", workdir="/w/T", docker="docker", files={}
+    )
+    argv = spec["argv"]
+    assert argv[:5] == ["docker", "run", "--rm", "--name", "snw-TSuse_enfr_Model_01_abc"]
+    assert argv[argv.index("--gpus") + 1] == '"device=1,3"'
+    assert argv[argv.index("--cpuset-cpus") + 1] == "4,5"
+    assert "/data/corpus:/root/corpus" in argv
+    assert "/w/T/files:/root/tmp/TSuse_enfr_Model_01_abc" in argv
+    image = argv.index("registry.example:5000/snw/trainer:2.1")
+    assert argv[image + 1 :] == ["train", "--config", "/root/tmp/TSuse_enfr_Model_01_abc/conf.json"]
+    env_names = {argv[i + 1] for i, a in enumerate(argv) if a == "-e"}
+    assert {
+        "TASK_TOKEN",
+        "CUDA_VISIBLE_DEVICES",
+        "NVIDIA_VISIBLE_DEVICES",
+        "LANG",
+        "MODE",
+        "STORAGES",
+        "CALLBACK_URL",
+        "TMP_DIR",
+        "NB_CPU",
+    } <= env_names
+    assert not any("=" in argv[i + 1] for i, a in enumerate(argv) if a == "-e")  # names only
+    env = spec["env"]
+    assert env["NVIDIA_VISIBLE_DEVICES"] == "1,3" and env["CUDA_VISIBLE_DEVICES"] == "0,1"
+    assert env["TASK_TOKEN"] == TOKEN and env["MODE"] == "fast"
+    assert json.loads(env["STORAGES"])["launcher"]["get_pattern"] == (
+        "http://launcher:8000/file/TSuse_enfr_Model_01_abc"
+    )
+    assert spec["logins"] == [
+        {
+            "docker": "docker",
+            "registry": "registry.example:5000",
+            "username": "bot",
+            "password": PASSWORD,
+        }
+    ]
+    assert PASSWORD not in " ".join(argv) and TOKEN not in " ".join(argv)
+
+
+STUB = """#!/bin/sh
+echo "$*" >> "{log}"
+if [ "$1" = login ]; then read -r pw; echo "stdin=$pw" >> "{log}"; exit 0; fi
+if [ "$1" = rm ]; then exit 0; fi
+echo "NV=$NVIDIA_VISIBLE_DEVICES CUDA=$CUDA_VISIBLE_DEVICES"
+sleep 0.3
+"""
+
+
+def test_docker_runtime_through_the_runner_with_a_stub_cli(tmp_path, store, redis_client):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "docker-calls.log"
+    (bin_dir / "docker").write_text(STUB.format(log=calls))
+    (bin_dir / "docker").chmod(0o755)
+    service = LocalService(
+        pool_config(_data(tmp_path, bin_dir)), ServiceContext(redis_client, Keys())
+    )
+    service.validate()
+    task_id = enqueue(store, "dock", [], ngpus=2)
+    request = _request(task_id)
+    job = service.launch(request)
+    assert job["runtime"] == "docker" and job["container"] == f"snw-{task_id}"
+    deadline = time.monotonic() + 10
+    while service.status(task_id, "gpu1", job).state.value == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert service.status(task_id, "gpu1", job).state.value == "completed"
+    recorded = calls.read_text().splitlines()
+    assert recorded[0] == "login --username bot --password-stdin registry.example:5000"
+    assert recorded[1] == f"stdin={PASSWORD}"  # the password came through stdin
+    assert recorded[2].startswith(f"run --rm --name snw-{task_id}")
+    assert PASSWORD not in recorded[2] and TOKEN not in recorded[2]
+    assert "NV=1,3 CUDA=0,1" in store.read_log(task_id)[0].decode()

@@ -1,0 +1,99 @@
+"""Pool routes: shapes, pending commands, configurations, hosts, bad input."""
+
+from __future__ import annotations
+
+from tests.tasks_api.conftest import fake_pool
+
+
+def test_service_list_shapes(clients, pools, make_task):
+    make_task()
+    admin = clients["admin_a"]
+    body = admin.get("/service/list").json()["aa_pool"]
+    assert body["name"] == "aa_pool test pool" and body["entities"] == ["AA"]
+    assert (body["capacity"], body["usage"], body["queued"]) == ("4 (8)", "0 (0)", 1)
+    assert body["pid"] == "**NO WORKER**" and "detail" not in body
+    verbose = admin.get("/service/list?verbose=1").json()["aa_pool"]
+    assert set(verbose["detail"]) == {"h1", "h2"} and verbose["detail"]["h1"]["state"] == "ok"
+    assert admin.get("/service/list?minimal=true").json()["aa_pool"] == {
+        "name": "aa_pool test pool"
+    }
+    bad = admin.get("/service/list?verbose=maybe")
+    assert bad.status_code == 400 and "verbose" in bad.json()["message"]
+
+
+def test_describe_and_check(clients, pools):
+    trainer = clients["trainer_a"]
+    body = trainer.get("/service/describe/aa_pool").json()
+    assert body["capacity"] == {"gpus": 4, "cpus": 8} and body["entities"] == ["AA"]
+    assert [h["name"] for h in body["hosts"]] == ["h1", "h2"]
+    assert trainer.post("/service/check/aa_pool", {"server": "h1"}, format="json").json() == {
+        "hosts": ["h1"]
+    }
+    bad = trainer.post("/service/check/aa_pool", {"server": "h9"}, format="json")
+    assert bad.status_code == 400 and "h9" in bad.json()["message"]
+    bad = trainer.post("/service/check/aa_pool", [1], format="json")
+    assert bad.status_code == 400 and "options" in bad.json()["message"]
+    assert trainer.get("/service/describe/nope").status_code == 404
+
+
+def test_configurations_lifecycle(clients, pools):
+    admin = clients["admin_a"]
+    config = fake_pool("aa_pool", description="bigger")
+    assert (
+        admin.post("/service/setconfig/aa_pool/big", {"config": config}, format="json").status_code
+        == 200
+    )
+    # nmt-wizard's form field with JSON text, through the addconfig alias
+    import json
+
+    form = {"config": json.dumps(config)}
+    assert admin.post("/service/addconfig/aa_pool/big2", form).status_code == 200
+    listing = admin.get("/service/listconfig/aa_pool").json()
+    assert listing["current"] == "base" and set(listing["configurations"]) == {
+        "base",
+        "big",
+        "big2",
+    }
+    selected = admin.get("/service/selectconfig/aa_pool/big").json()
+    assert selected == {"pool": "aa_pool", "current": "big", "state": "pending"}
+    busy = admin.get("/service/delconfig/aa_pool/big")
+    assert busy.status_code == 409 and "selected" in busy.json()["message"]
+    assert admin.get("/service/delconfig/aa_pool/big2").status_code == 200
+    assert admin.get("/service/delconfig/aa_pool/big2").status_code == 404
+    assert admin.get("/service/selectconfig/aa_pool/nope").status_code == 404
+
+
+def test_setconfig_bad_input_names_the_key(clients, pools):
+    admin = clients["admin_a"]
+    bad = admin.post("/service/setconfig/aa_pool/x", {"config": {"name": "aa_pool"}}, format="json")
+    assert bad.status_code == 400 and "description" in bad.json()["message"]
+    bad = admin.post("/service/setconfig/aa_pool/x", {}, format="json")
+    assert bad.status_code == 400 and "config" in bad.json()["message"]
+    bad = admin.post(
+        "/service/setconfig/aa_pool/base", {"config": fake_pool("aa_pool")}, format="json"
+    )
+    assert bad.status_code == 409
+
+
+def test_commands_answer_pending_at_once(clients, pools, engine):
+    admin = clients["admin_a"]
+    assert admin.get("/service/restart/aa_pool").json() == {
+        "pool": "aa_pool",
+        "command": "restart",
+        "state": "pending",
+    }
+    assert admin.get("/service/stop/aa_pool").json()["state"] == "pending"
+    assert engine.describe_pool("aa_pool")["command"] == "stop"
+
+
+def test_enable_disable_hosts(clients, pools, engine):
+    admin = clients["admin_a"]
+    assert admin.get("/service/disable/aa_pool/h1?message=maintenance").status_code == 200
+    host = engine.describe_pool("aa_pool")["hosts"][0]
+    assert host["state"] != "ok" and "maintenance" in host["reason"]
+    assert admin.get("/service/enable/aa_pool/h1").status_code == 200
+    assert engine.describe_pool("aa_pool")["hosts"][0]["state"] == "ok"
+    missing = admin.get("/service/enable/aa_pool/h9")
+    assert missing.status_code == 404 and "h9" in missing.json()["message"]
+    long = admin.get("/service/disable/aa_pool/h1?message=" + "x" * 300)
+    assert long.status_code == 400 and "message" in long.json()["message"]
