@@ -40,8 +40,8 @@ __all__ = [
     "Abilities",
     "abilities",
     "administered_entities",
-    "assignable_roles",
     "allows",
+    "assignable_roles",
     "audit_events_for",
     "can",
     "can_manage_entities",
@@ -211,8 +211,7 @@ def grant_target_entities(user) -> QuerySet[Entity]:
     sharing a role with an entity they administer. Anything else is "unknown" to them."""
     codes = {code for _, code in abilities(user)}
     return Entity.objects.filter(
-        Q(entity_code__in=codes)
-        | Q(shares_given__entity__entity_code__in=_admin_user_codes(user))
+        Q(entity_code__in=codes) | Q(shares_given__entity__entity_code__in=_admin_user_codes(user))
     ).distinct()
 
 

@@ -784,7 +784,9 @@ def role_set_grants(
     _sync(
         current,
         wanted,
-        add=lambda pair: role_grant(actor=actor, role=role, permission=pair[0], target_entity=pair[1]),
+        add=lambda pair: role_grant(
+            actor=actor, role=role, permission=pair[0], target_entity=pair[1]
+        ),
         remove=lambda pair: role_revoke(
             actor=actor, role=role, permission=pair[0], target_entity=pair[1]
         ),

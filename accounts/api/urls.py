@@ -1,9 +1,19 @@
 """Routes of the accounts API (included at the root by ``snw_site.urls``)."""
 
-from django.urls import path
+from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from accounts.api.views import LogoutView, PersistentTokenViewSet, TokenView
+from accounts.api.views import (
+    EntityViewSet,
+    GroupViewSet,
+    LogoutView,
+    MeView,
+    PersistentTokenViewSet,
+    RoleViewSet,
+    ShareViewSet,
+    TokenView,
+    UserViewSet,
+)
 
 __all__ = ["urlpatterns"]
 
@@ -13,8 +23,20 @@ __all__ = ["urlpatterns"]
 router = SimpleRouter(trailing_slash=False)
 router.register("auth/tokens", PersistentTokenViewSet, basename="auth-tokens")
 
+# =============================================================================
+# Accounts resources: /api/accounts/<resource>/
+# =============================================================================
+accounts_router = SimpleRouter()
+accounts_router.register("entities", EntityViewSet, basename="accounts-entities")
+accounts_router.register("users", UserViewSet, basename="accounts-users")
+accounts_router.register("groups", GroupViewSet, basename="accounts-groups")
+accounts_router.register("roles", RoleViewSet, basename="accounts-roles")
+accounts_router.register("shares", ShareViewSet, basename="accounts-shares")
+
 urlpatterns = [
     path("auth/token", TokenView.as_view(), name="auth-token"),
     path("auth/logout", LogoutView.as_view(), name="auth-logout"),
+    path("auth/me", MeView.as_view(), name="auth-me"),
     *router.urls,
+    path("api/accounts/", include(accounts_router.urls)),
 ]

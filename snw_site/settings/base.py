@@ -45,7 +45,7 @@ SNW_VERSION = "0.1.0"
 # Applications
 # =============================================================================
 DJANGO_APPS = [
-    "django.contrib.admin",
+    "accounts.admin_apps.SNWAdminConfig",  # django.contrib.admin, as the SNW console
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

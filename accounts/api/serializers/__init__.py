@@ -8,12 +8,51 @@ from accounts.api.serializers.auth import (
     TokenRequestSerializer,
     TokenResponseSerializer,
 )
+from accounts.api.serializers.entities import (
+    EntityCreateSerializer,
+    EntitySerializer,
+    EntityUpdateSerializer,
+)
+from accounts.api.serializers.groups import (
+    GroupCreateSerializer,
+    GroupSerializer,
+    GroupUpdateSerializer,
+)
+from accounts.api.serializers.me import MeSerializer
+from accounts.api.serializers.roles import (
+    GrantSerializer,
+    RoleCreateSerializer,
+    RoleSerializer,
+    RoleUpdateSerializer,
+)
+from accounts.api.serializers.shares import ShareCreateSerializer, ShareSerializer
+from accounts.api.serializers.users import (
+    UserCreateSerializer,
+    UserSerializer,
+    UserUpdateSerializer,
+)
 
 __all__ = [
+    "EntityCreateSerializer",
+    "EntitySerializer",
+    "EntityUpdateSerializer",
+    "GrantSerializer",
+    "GroupCreateSerializer",
+    "GroupSerializer",
+    "GroupUpdateSerializer",
+    "MeSerializer",
     "MessageSerializer",
     "PersistentTokenCreateSerializer",
     "PersistentTokenCreatedSerializer",
     "PersistentTokenSerializer",
+    "RoleCreateSerializer",
+    "RoleSerializer",
+    "RoleUpdateSerializer",
+    "ShareCreateSerializer",
+    "ShareSerializer",
     "TokenRequestSerializer",
     "TokenResponseSerializer",
+    "UserCreateSerializer",
+    "UserSerializer",
+    "UserUpdateSerializer",
 ]

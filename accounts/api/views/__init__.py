@@ -1,5 +1,21 @@
 """Views of the accounts API, re-exported from one module per resource."""
 
 from accounts.api.views.auth import LogoutView, PersistentTokenViewSet, TokenView
+from accounts.api.views.entities import EntityViewSet
+from accounts.api.views.groups import GroupViewSet
+from accounts.api.views.me import MeView
+from accounts.api.views.roles import RoleViewSet
+from accounts.api.views.shares import ShareViewSet
+from accounts.api.views.users import UserViewSet
 
-__all__ = ["LogoutView", "PersistentTokenViewSet", "TokenView"]
+__all__ = [
+    "EntityViewSet",
+    "GroupViewSet",
+    "LogoutView",
+    "MeView",
+    "PersistentTokenViewSet",
+    "RoleViewSet",
+    "ShareViewSet",
+    "TokenView",
+    "UserViewSet",
+]

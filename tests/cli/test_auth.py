@@ -1,0 +1,87 @@
+"""``snw login``, ``logout``, expired tokens, an unreachable server, ``snw token``."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+import pytest
+
+from tests.cli.conftest import PASSWORD, until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_login_prompts_saves_token_0600_and_logout_revokes(snw, people, token_file):
+    result = snw("login", input=f"AATRN\n{PASSWORD}\n")
+    assert "Login: AATRN" in result.output
+    assert "Password: " in result.output
+    token = token_file.read_text().strip()
+    assert token.startswith("_T_")
+    assert f"Got token ({token}) for 600s" in result.stdout
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert "No tasks." in snw("lt").stdout  # the saved token is sent
+
+    assert "Logged out." in snw("logout").stdout
+    assert not token_file.exists()
+    # The token was revoked on the server, not only forgotten.
+    rejected = snw("lt", ok=False, SNW_TOKEN=token)
+    assert "snw login" in rejected.output
+
+
+def test_login_password_stdin_overwrites_with_mode_0600(snw, people, token_file):
+    token_file.write_text("old")
+    token_file.chmod(0o644)
+    result = snw("login", "--login", "AATRN", "--password-stdin", "--json", input=PASSWORD + "\n")
+    answer = json.loads(result.stdout)
+    assert answer["duration"] == 600 and answer["token"] == token_file.read_text().strip()
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+
+
+def test_bad_login_prints_the_server_message(snw, people, token_file):
+    result = snw("login", "--login", "AATRN", "--password-stdin", input="wrong\n", ok=False)
+    assert "Invalid credentials" in result.output
+    assert not token_file.exists()
+
+
+def test_not_logged_in(snw, people):
+    assert "not logged in" in snw("lt", ok=False).output
+
+
+def test_expired_token_gives_a_login_hint(snw, login_as):
+    login_as("AATRN", duration=1)
+
+    def expired():
+        result = snw("lt", ok=None)
+        return result if result.exit_code else None
+
+    result = until(expired, timeout=15, what="the token to expire")
+    assert result.output.count("\n") == 1  # one line
+    assert "token expired or invalid; run `snw login`" in result.output
+
+
+def test_snw_token_env_wins_over_the_saved_file(snw, people, login_as):
+    login_as("AATRN")
+    assert "not logged in" not in snw("lt", SNW_TOKEN="_T_bogus", ok=False).output
+
+
+def test_persistent_tokens(snw, login_as):
+    login_as("AATRN")
+    created = json.loads(snw("token", "create", "ci", "--json").stdout)
+    assert created["token"].startswith("_P_") and created["name"] == "ci"
+    listed = snw("token", "list").stdout
+    assert "ci" in listed and "AATRN" in listed
+    shown = json.loads(snw("token", "show", str(created["id"]), "--json").stdout)
+    assert shown["active"] is True and "token" not in shown
+    # The new token works on its own.
+    assert "No tasks." in snw("lt", SNW_TOKEN=created["token"]).stdout
+    assert f"Revoked token {created['id']}." in snw("token", "delete", str(created["id"])).stdout
+    assert "snw login" in snw("lt", SNW_TOKEN=created["token"], ok=False).output
+    assert "Error: " in snw("token", "show", "999999", ok=False).output
+
+
+def test_server_unreachable_is_one_clear_line(snw_offline, dead_url):
+    result = snw_offline("--url", dead_url, "--token", "_T_x", "ls", ok=False)
+    assert result.output.strip() == (
+        f"Error: cannot reach the launcher at {dead_url} (is it running? check --url/SNW_URL)"
+    )

@@ -1,0 +1,155 @@
+"""Task commands against a live server: launch (with uploads), exec, lt, status, file,
+terminate, dt, log -f following a task run by a real engine worker to completion."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+
+import pytest
+
+from tests.cli.conftest import until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+IMAGE = ["-s", "aa_pool", "-i", "nmtwizard/echo", "-t", "v1"]
+
+
+def _launch(snw, *args: str) -> str:
+    result = snw("launch", *IMAGE, "-q", *args)
+    (task_id,) = result.stdout.split()
+    return task_id
+
+
+def test_launch_uploads_files_and_shows_them(snw, login_as, pool_dir, tmp_path):
+    login_as("AATRN")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "corpus.txt").write_text("hello corpus\n")
+    (data / "vocab").mkdir()
+    (data / "vocab" / "en.txt").write_text("the\n")
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"source": "en", "target": "de", "vocab": str(data / "vocab")}))
+
+    result = snw(
+        "launch", *IMAGE, "-g", "1", "-c", "2", "-n", "MyModel", "-P", "3",
+        "--novalidschema", "--upgrade", "none",
+        "--", "-c", f"@{config}", "train", "--corpus", str(data / "corpus.txt"),
+    )  # fmt: skip
+    kind, task_id, resources = result.stdout.strip().split("\t")
+    assert kind == "train" and task_id.startswith("AATRN_ende_MyModel")
+    assert resources == "ngpus: 1, ncpus: 2"
+
+    status = json.loads(snw("status", task_id, "--json").stdout)
+    command = status["content"]["docker"]["command"]
+    assert command[0] == "-c" and command[2:4] == ["train", "--corpus"]
+    assert json.loads(command[1]) == {"source": "en", "target": "de", "vocab": "${TMP_DIR}/vocab"}
+    assert command[4] == "${TMP_DIR}/corpus.txt"
+    assert set(status["files"]) == {"corpus.txt", "vocab/en.txt"}
+    assert status["priority"] == 3
+
+    text = snw("status", task_id).stdout
+    assert f"TASK {task_id} - TYPE train - status queued" in text
+    assert "ATTACHED FILES: corpus.txt (13 bytes), vocab/en.txt (4 bytes)" in text
+    timeline = text.split("TIMELINE\n")[1].split("CONTENT")[0]
+    assert re.search(r"launched\s*\n.*queued\s+\(\+\d+\.\ds\)", timeline)
+
+    assert snw("file", task_id, "corpus.txt").stdout_bytes == b"hello corpus\n"
+    out = tmp_path / "en.txt"
+    snw("file", task_id, "vocab/en.txt", "-o", str(out))
+    assert out.read_text() == "the\n"
+    assert snw("file", task_id, "missing.txt", ok=False).output.startswith("Error: ")
+
+
+def test_lt_table_sorted_and_filtered(snw, login_as, pool_dir):
+    login_as("AATRN")
+    first = _launch(snw, "--", "train")
+    second = _launch(snw, "-g", "0", "--", "train")
+    lines = snw("lt").stdout.splitlines()
+    header = re.sub(r" +", " ", lines[1])
+    assert header == (
+        "| Task ID | Service | Resource | Priority | Launch Date | Image | Status | Message |"
+    )
+    body = "\n".join(lines[3:])
+    assert body.index(first) < body.index(second)  # oldest launch first
+    assert "echo:v1" in body and ":(1," in body
+    assert snw("lt", "-q", "-S", "queued", "-s", "aa_pool").stdout.split() == [first, second]
+    assert snw("task", "list", "-p", first).stdout.count("AATRN_") == 1
+    assert json.loads(snw("lt", "--json", "-S", "running").stdout) == []
+
+
+def test_exec_creates_a_generic_task(snw, login_as, pool_dir):
+    login_as("AATRN")
+    result = snw("exec", "-s", "aa_pool", "-i", "nmtwizard/score:latest", "-g", "0", "-c", "1",
+                 "--json", "--", "score", "-o", "x")  # fmt: skip
+    (created,) = json.loads(result.stdout)
+    assert created["type"] == "exec" and created["task_id"].startswith("AATRN_")
+    status = json.loads(snw("status", created["task_id"], "--json").stdout)
+    assert status["type"] == "exec" and status["ngpus"] == 0
+
+
+def test_launch_errors(snw, login_as, pool_dir):
+    login_as("AAUSR")
+    forbidden = snw("launch", *IMAGE, "--", "train", ok=False)
+    assert forbidden.output.startswith("Error: ") and forbidden.output.count("\n") == 1
+    login_as("AATRN")
+    assert "-t" in snw("launch", "-s", "aa_pool", "-i", "nmtwizard/echo", "--", "train",
+                       ok=False).output  # fmt: skip
+    missing = snw("launch", *IMAGE, "--", "train", "/no/such/file.txt", ok=False)
+    assert "no such local file" in missing.output
+    unknown_pool = snw("launch", "-s", "zz_pool", "-i", "nmtwizard/echo:v1", "--", "train",
+                       ok=False)  # fmt: skip
+    assert unknown_pool.output.startswith("Error: ")
+
+
+def test_unknown_task(snw, login_as, pool_dir):
+    login_as("AATRN")
+    for command in (["status"], ["terminate"], ["log"], ["log", "-f"], ["file"]):
+        args = [*command, "AATRN_nope"] + (["x.txt"] if command == ["file"] else [])
+        result = snw(*args, ok=False)
+        assert result.output.startswith("Error: "), result.output
+        assert result.output.count("\n") == 1
+
+
+def test_terminate_forbidden_then_allowed_then_dt(snw, login_as, pool_dir):
+    login_as("AATRN")
+    task_id = _launch(snw, "--", "train")
+    login_as("AAUSR")
+    assert task_id in snw("lt", "-q").stdout  # a user of AA may read
+    assert snw("terminate", task_id, ok=False).output.startswith("Error: ")
+    assert snw("dt", "-p", "AATRN", "--yes", ok=False).output.count("not deleted AATRN") == 1
+    login_as("BBTRN")
+    assert snw("status", task_id, ok=False).output.startswith("Error: ")  # other entity: 404
+
+    login_as("AATRN")
+    assert task_id in snw("terminate", task_id).stdout
+    assert json.loads(snw("status", task_id, "--json").stdout)["status"] == "stopped"
+    declined = snw("dt", "-p", "AATRN", input="n\n", ok=False)
+    assert "Delete these 1 tasks?" in declined.output and "aborted" in declined.output
+    assert task_id in snw("lt", "-q").stdout
+    deleted = snw("dt", "-p", "AATRN", input="y\n")
+    assert f"deleted {task_id}" in deleted.stdout
+    assert snw("lt").stdout.strip() == "No tasks."
+    assert snw("task", "delete", "-p", "AATRN", "--yes").stdout.strip() == "No tasks."
+
+
+def test_log_follows_a_real_task_to_completion(snw, login_as, engine, worker):
+    login_as("AATRN")
+    task_id = _launch(snw, "-o", '{"fake": {"duration": 2}}', "--", "train")
+    until(lambda: engine.get_task(task_id)["status"] == "running", what="the task to run")
+    engine.append_log(task_id, "epoch 1\n")  # what the task's log callback does
+
+    def later():
+        until(lambda: engine.read_log(task_id)[0], what="the first line to be read")
+        engine.append_log(task_id, "epoch 2\n")
+
+    writer = threading.Thread(target=later)
+    writer.start()
+    result = snw("log", "-f", task_id, "--interval", "0.1")
+    writer.join(10)
+    assert result.stdout == "epoch 1\nepoch 2\n"
+    assert f"[snw] task {task_id} stopped (completed)" in result.stderr
+    assert engine.get_task(task_id)["status"] == "stopped"
+    assert snw("log", task_id).stdout == "epoch 1\nepoch 2\n"
+    assert json.loads(snw("log", task_id, "--json", "--offset", "8").stdout)["log"] == "epoch 2\n"
