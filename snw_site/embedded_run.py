@@ -90,7 +90,7 @@ def main() -> int:
     env.setdefault("SECRET_KEY", _secret_key(var_dir))
     env["SNW_VAR_DIR"] = str(var_dir)
     env.setdefault("CONFIG_DIR", str(DEMO_CONFIG_DIR))
-    env.setdefault("SNW_CALLBACK_URL", f"http://{host}:{port}")
+    env.setdefault("CALLBACK_URL", f"http://{host}:{port}")
     # Workers mint each task's restricted callback token through the accounts layer.
     env.setdefault("NMTWIZARD_TOKEN_MINTER", "tasks_api.hooks:mint_task_token")
     env.setdefault("NMTWIZARD_TOKEN_REVOKER", "tasks_api.hooks:revoke_task_token")

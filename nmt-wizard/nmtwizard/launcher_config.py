@@ -23,7 +23,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # Known keys per section; anything else in the file is a typo worth stopping for.
 _INI_KEYS = {
-    "default": {"config_dir", "log_level", "refresh_counter", "quarantine_time"},
+    "default": {"config_dir", "log_level", "refresh_counter", "quarantine_time", "callback_url"},
     "redis": {"host", "port", "db", "password"},
     "database": {"url"},
 }
@@ -39,6 +39,7 @@ class LauncherConfig:
     quarantine_time: int
     redis_url: str | None
     database_url: str | None
+    callback_url: str | None = None
     ini_file: Path | None = None
 
 
@@ -139,6 +140,11 @@ def load_launcher_config(environ: Mapping[str, str] | None = None) -> LauncherCo
 
     database_url, _ = source.get("DATABASE_URL", "database", "url")
 
+    # The launcher's address as tasks reach it, for pools whose configuration names none.
+    callback_url, origin = source.get("CALLBACK_URL", "default", "callback_url")
+    if callback_url and not callback_url.startswith(("http://", "https://")):
+        raise ConfigError(f"{origin}: expected an http:// or https:// URL")
+
     return LauncherConfig(
         config_dir=config_path,
         log_level=log_level,
@@ -146,5 +152,6 @@ def load_launcher_config(environ: Mapping[str, str] | None = None) -> LauncherCo
         quarantine_time=source.get_int("QUARANTINE_TIME", "default", "quarantine_time", 600),
         redis_url=redis_url,
         database_url=database_url,
+        callback_url=callback_url.rstrip("/") if callback_url else None,
         ini_file=ini_file,
     )

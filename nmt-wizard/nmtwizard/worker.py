@@ -79,8 +79,10 @@ class Worker:
         lease_ttl: float = defaults.LEASE_TTL,
         worker_id: str | None = None,
         check_delay: float | None = None,
+        callback_url: str | None = None,
     ):
         self.store = store
+        self.default_callback_url = callback_url  # for pools whose configuration names none
         self.pool = pool
         self.keys = store.keys
         self.config_dir = config_dir
@@ -134,10 +136,15 @@ class Worker:
             self.keys.pool(self.pool), mapping={"config_state": "active", "state": "running"}
         )
 
+    @property
+    def callback_url(self) -> str | None:
+        """Where this pool's tasks call back: the pool's own URL, else the shared default."""
+        return (self.config and self.config.callback_url) or self.default_callback_url
+
     def _delay(self) -> float:
         if self.check_delay is not None:
             return self.check_delay
-        if self.config and self.config.callback_url:
+        if self.callback_url:
             return defaults.CHECK_DELAY_NOTIFYING
         return defaults.CHECK_DELAY
 
@@ -331,7 +338,7 @@ class Worker:
             registry=docker.get("registry"),
             options=content.get("options") or {},
             files=tuple(self.store.list_files(task_id)),
-            callback_url=self.config.callback_url,
+            callback_url=self.callback_url,
             token=hooks.mint_token(task_id, _owner(task)),
             beat_interval=self.config.data.get("callback_interval"),
             wait_after_launch=float(content.get("wait_after_launch") or 0),
@@ -442,6 +449,7 @@ def main(argv: list[str] | None = None) -> int:
         tick=args.tick,
         lease_ttl=args.lease_ttl,
         check_delay=args.check_delay,
+        callback_url=settings.callback_url,
     )
     signal.signal(signal.SIGTERM, lambda *_: worker.request_exit(0))
     signal.signal(signal.SIGINT, lambda *_: worker.request_exit(0))

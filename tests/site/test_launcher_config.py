@@ -99,3 +99,13 @@ def test_bad_environment_value_names_the_variable():
 def test_missing_ini_file_is_an_error():
     with pytest.raises(ConfigError, match=r"LAUNCHER_CONFIG: file .*missing\.ini does not exist"):
         load_launcher_config({"LAUNCHER_CONFIG": str(Path("/nonexistent/missing.ini"))})
+
+
+def test_callback_url_from_file_or_environment(ini):
+    assert load_launcher_config({"CALLBACK_URL": "http://snw:8000/"}).callback_url == (
+        "http://snw:8000"
+    )
+    config = load_launcher_config(ini("[default]\ncallback_url = https://snw.example.org\n"))
+    assert config.callback_url == "https://snw.example.org"
+    with pytest.raises(ConfigError, match=r"\[default\] callback_url in"):
+        load_launcher_config(ini("[default]\ncallback_url = snw:8000\n"))
