@@ -104,14 +104,16 @@ def cached_abilities(user_id: int, compute: Callable[[], Abilities]) -> Abilitie
         return compute()
 
     if generation is not None and entry is not None and entry[0] == generation:
-        result = entry[1]
+        result = frozenset((perm, code) for perm, code in entry[1])
     else:
         if generation is None:
             generation = _install_generation(cache)
         result = compute()
         if generation is not None:
             try:
-                cache.set(user_key, (generation, result), timeout=ABILITY_CACHE_TIMEOUT)
+                # JSON (the cache's serializer): stored data is never unpickled.
+                entry = [generation, sorted(result)]
+                cache.set(user_key, entry, timeout=ABILITY_CACHE_TIMEOUT)
             except Exception:
                 logger.warning("ability cache unreachable; abilities not stored")
     if memo is not None:

@@ -12,7 +12,7 @@ through 5 groups, with grants on the three entities. It times:
 
 - cold: the generation token replaced before each call (a real invalidation), so each call
   reads Redis, resolves from SQL and stores the entry;
-- cached: the steady state of a request (one MGET, unpickle, compare);
+- cached: the steady state of a request (one MGET, JSON decode, compare);
 - memoised: a second call inside one request scope (no Redis at all).
 
 It counts the Redis commands of one cached call on the cache's own client. Only the ability

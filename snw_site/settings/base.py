@@ -122,6 +122,9 @@ CACHES = {
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "snw",
         "OPTIONS": {
+            # JSON, not django-redis's default pickle: whoever can write to Redis must not be
+            # able to run code in the launcher.
+            "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
             "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
             "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
         },

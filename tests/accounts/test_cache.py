@@ -4,8 +4,11 @@ These tests commit (``transaction=True``): the cache only stores abilities compu
 committed rows, which is precisely what is being specified.
 """
 
+import json
+
 import pytest
 from django.conf import settings
+from django.core.cache import caches
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
@@ -198,3 +201,15 @@ def test_redis_down_falls_back_to_sql(setup, settings, caplog):
 
 def test_super_entity_setting_is_used(setup):
     assert policy.super_entity_code() == settings.SNW_SUPER_ENTITY
+
+
+def test_cached_entry_is_plain_json(setup, redis_client):
+    """What the cache stores is JSON: a value written to Redis is never unpickled."""
+    user = setup["user"]
+    _warm(user)
+    key = caches["default"].client.make_key(cache.ABILITY_USER_KEY.format(user_id=user.pk))
+    generation, abilities = json.loads(redis_client.get(key))
+    assert generation == json.loads(
+        redis_client.get(caches["default"].client.make_key(cache.ABILITY_GENERATION_KEY))
+    )
+    assert ["train", "BB"] in abilities
