@@ -27,6 +27,7 @@ from nmtwizard.task import TaskStatus
 from tasks_api.constants import PoolRule, TaskRule
 
 __all__ = [
+    "check_config_entities",
     "launch_entity",
     "pool_access",
     "pool_entities",
@@ -85,6 +86,21 @@ def pool_access(user, engine: Engine, pool: str, rule: PoolRule) -> frozenset[st
             f"(entity {', '.join(sorted(entities))})"
         )
     return entities
+
+
+def check_config_entities(user, config: dict) -> None:
+    """A pool configuration may only hand the pool to entities the editor holds
+    ``edit_config`` on: otherwise a pool administrator of B could attract A's tasks (and their
+    files and tokens) to hosts and callbacks B chose. 403 naming the entities."""
+    listed = config.get("entities") if isinstance(config, dict) else None
+    if not listed or not isinstance(listed, dict | list):
+        return
+    codes = sorted({str(code).upper() for code in listed})
+    refused = [c for c in codes if not _pool_allows(user, PoolRule.EDIT_CONFIG, frozenset({c}))]
+    if refused:
+        raise exceptions.PermissionDenied(
+            f"entities: you need edit_config on {', '.join(refused)} to give them this pool"
+        )
 
 
 def visible_pools(user, engine: Engine, pools: list[dict]) -> list[dict]:

@@ -97,3 +97,28 @@ def test_enable_disable_hosts(clients, pools, engine):
     assert missing.status_code == 404 and "h9" in missing.json()["message"]
     long = admin.get("/service/disable/aa_pool/h1?message=" + "x" * 300)
     assert long.status_code == 400 and "message" in long.json()["message"]
+
+
+def test_a_configuration_cannot_hand_the_pool_to_an_entity_one_does_not_administer(
+    clients, pools, engine
+):
+    """A's pool administrator may not attract B's tasks to A's hosts and callbacks."""
+    admin = clients["admin_a"]
+    grab = fake_pool("aa_pool", entities=["AA", "BB"])
+    refused = admin.post("/service/setconfig/aa_pool/grab", {"config": grab}, format="json")
+    assert refused.status_code == 403
+    assert "entities" in refused.json()["message"] and "BB" in refused.json()["message"]
+    assert "grab" not in engine.list_pool_configs("aa_pool")["configs"]
+    # The super admin may; selecting it is then checked again for whoever selects.
+    ok = clients["superadmin"].post(
+        "/service/setconfig/aa_pool/grab", {"config": grab}, format="json"
+    )
+    assert ok.status_code == 200, ok.content
+    assert admin.get("/service/selectconfig/aa_pool/grab").status_code == 403
+    assert engine.pool_entities("aa_pool") is None  # still A's alone
+    own = admin.post(
+        "/service/setconfig/aa_pool/mine",
+        {"config": fake_pool("aa_pool", entities=["AA"])},
+        format="json",
+    )
+    assert own.status_code == 200, own.content

@@ -240,3 +240,20 @@ def test_delete_running_task_is_409(trainer, task_a, engine):
 def test_unknown_routes_answer_json_404(trainer):
     response = trainer.get("/task/nothing/here")
     assert response.status_code == 404 and response.json() == {"message": "no such route"}
+
+
+def test_a_launch_cannot_chain_onto_a_task_of_another_entity(clients, pools, task_a):
+    """Naming A's task as parent answers like a task that does not exist (no oracle)."""
+    trainer_b = clients["trainer_b"]
+    stolen = trainer_b.post("/task/launch/bb_pool", launch_body(parent=task_a), format="json")
+    missing = trainer_b.post(
+        "/task/launch/bb_pool", launch_body(parent="AATRN_xxyy_Nope_01_0123456789"), format="json"
+    )
+    assert stolen.status_code == missing.status_code == 404
+    assert stolen.json()["message"] == missing.json()["message"].replace(
+        "AATRN_xxyy_Nope_01_0123456789", task_a
+    )
+    own = clients["trainer_a"].post(
+        "/task/launch/aa_pool", launch_body(parent=task_a), format="json"
+    )
+    assert own.status_code == 200, own.content

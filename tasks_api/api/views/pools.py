@@ -7,6 +7,8 @@ request waits for a worker.
 
 from __future__ import annotations
 
+import json
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -163,6 +165,12 @@ class PoolViewSet(EngineViewSet):
         config = serializer.validated_data["config"]
         if not isinstance(config, dict | str):
             raise serializers.ValidationError({"config": "expected a JSON object"})
+        if isinstance(config, str):
+            try:
+                config = json.loads(config)
+            except ValueError:
+                raise serializers.ValidationError({"config": "not valid JSON"}) from None
+        scoping.check_config_entities(request.user, config)
         self.engine.add_pool_config(pool, name, config)
         return Response({"message": f"configuration {name} of {pool} saved"})
 
@@ -180,6 +188,7 @@ class PoolViewSet(EngineViewSet):
     )
     def selectconfig(self, request, pool: str, name: str):
         self._pool(pool)
+        scoping.check_config_entities(request.user, self.engine.get_pool_config(pool, name))
         return Response(self.engine.select_pool_config(pool, name))
 
     @extend_schema(
