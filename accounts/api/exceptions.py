@@ -6,10 +6,12 @@
 """
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.views import exception_handler
 
-__all__ = ["message_exception_handler"]
+__all__ = ["message_exception_handler", "no_route"]
 
 
 def _flatten(value) -> str:
@@ -37,3 +39,10 @@ def message_exception_handler(exc, context):
     else:
         response.data = {"message": _flatten(data)}
     return response
+
+
+@csrf_exempt  # token-authenticated API: a POST to an unknown path is a 404, not a CSRF page
+def no_route(request, *args, **kwargs) -> JsonResponse:
+    """A path under an API prefix that matches no route: the API's JSON 404, never an HTML
+    page (clients parse every answer as ``{"message": …}``)."""
+    return JsonResponse({"message": "no such route"}, status=404)

@@ -1,8 +1,9 @@
 """Routes of the accounts API (included at the root by ``snw_site.urls``)."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from rest_framework.routers import SimpleRouter
 
+from accounts.api.exceptions import no_route
 from accounts.api.views import (
     EntityViewSet,
     GroupViewSet,
@@ -39,4 +40,5 @@ urlpatterns = [
     path("auth/me", MeView.as_view(), name="auth-me"),
     *router.urls,
     path("api/accounts/", include(accounts_router.urls)),
+    re_path(r"^(api/accounts|auth)(/[\s\S]*)?$", no_route, name="accounts-api-no-route"),
 ]

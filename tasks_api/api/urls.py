@@ -1,11 +1,9 @@
 """Routes of the task API, at the root as in nmt-wizard (included by ``snw_site.urls``)."""
 
 from django.urls import path, re_path
-from rest_framework.exceptions import NotFound
-from rest_framework.views import APIView
 
+from accounts.api.exceptions import no_route
 from tasks_api.api.views import PoolViewSet, TaskViewSet
-from tasks_api.exceptions import task_exception_handler
 
 __all__ = ["urlpatterns"]
 
@@ -16,29 +14,6 @@ def _task(mapping: dict):
 
 def _pool(mapping: dict):
     return PoolViewSet.as_view(mapping)
-
-
-class _NoRoute(APIView):
-    """JSON 404 for anything under /task/ or /service/ that matches no route."""
-
-    authentication_classes = []
-    permission_classes = []
-    schema = None
-
-    def get_exception_handler(self):
-        return task_exception_handler
-
-    def dispatch(self, request, *args, **kwargs):
-        self.args, self.kwargs = args, kwargs
-        self.request = self.initialize_request(request, *args, **kwargs)
-        self.headers = self.default_response_headers
-        try:
-            self.initial(self.request, *args, **kwargs)
-            raise NotFound("no such route")
-        except Exception as exc:
-            response = self.handle_exception(exc)
-        self.response = self.finalize_response(self.request, response, *args, **kwargs)
-        return self.response
 
 
 # =============================================================================
@@ -111,5 +86,5 @@ task_patterns = [
 urlpatterns = [
     *pool_patterns,
     *task_patterns,
-    re_path(r"^(task|service)(/[\s\S]*)?$", _NoRoute.as_view(), name="task-api-no-route"),
+    re_path(r"^(task|service)(/[\s\S]*)?$", no_route, name="task-api-no-route"),
 ]

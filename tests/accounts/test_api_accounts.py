@@ -6,6 +6,7 @@ may not change answer 403, and naming another entity's objects in a body is "doe
 """
 
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts import services
@@ -355,3 +356,15 @@ def test_me(as_, world):
     assert body["abilities"] == {"AA": ["train", "user"]}
     assert body["is_admin"] is False and body["can_manage_entities"] is False
     assert as_["superadmin"].get("/auth/me").json()["can_manage_entities"] is True
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/accounts/groups/1/extra/", "/api/accounts/nothing", "/auth/nothing"]
+)
+@pytest.mark.parametrize("method", ["get", "post", "delete"])
+def test_unknown_api_paths_answer_a_json_404(path, method):
+    """API clients parse every answer as JSON: no HTML page (nor a CSRF page for a POST),
+    even for a path no route has."""
+    response = getattr(Client(enforce_csrf_checks=True), method)(path)
+    assert response.status_code == 404
+    assert response.json() == {"message": "no such route"}

@@ -61,7 +61,8 @@ def test_untrusted_host_key_is_refused_and_the_host_quarantined(
     expected = "unknown host key" if case == "unknown" else "does not match known_hosts"
     assert expected in json.loads(quarantine)["message"]
     assert known_hosts.read_text().count("\n") == len(lines)  # nothing was added
-    assert store.get(task_id)["status"] == "queued"  # re-queued, waits for a usable host
+    # Re-queued (right after the quarantine is written), it waits for a usable host.
+    runner.until(lambda: store.get(task_id)["status"] == "queued", what="re-queued")
     assert not (remote_hosts.host("host3").root / task_id).exists()
 
 
