@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,13 +30,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.helpers import free_port  # noqa: E402
+
 TEST_MARKER = "snw:test-suite-database"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _setup_environment(tmp: Path, redis_url: str) -> dict:
@@ -183,7 +178,7 @@ def main() -> int:
     seeded = time.monotonic()
     token = _prepare(env, args.tasks)
     print(f"seeded {args.tasks} tasks in {time.monotonic() - seeded:.1f}s")
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [
             str(Path(sys.executable).with_name("gunicorn")),

@@ -7,29 +7,17 @@ service, entity AA). The ``worker`` fixture runs a real engine worker for it in 
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
 import traceback
 
 import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
+from tests.helpers import free_port
 from tests.tasks_api.conftest import fake_pool, write_pools
 
 PASSWORD = "secret-password"
-
-
-def until(predicate, timeout: float = 20.0, what: str = "condition"):
-    """Poll ``predicate`` until it is truthy (its value), failing after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Snw:
@@ -135,7 +123,4 @@ def worker(engine, pool_dir):
 @pytest.fixture
 def dead_url():
     """A URL nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"

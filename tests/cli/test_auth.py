@@ -7,7 +7,8 @@ import stat
 
 import pytest
 
-from tests.cli.conftest import PASSWORD, until
+from tests.cli.conftest import PASSWORD
+from tests.helpers import until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.cli.conftest import until
+from tests.helpers import until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

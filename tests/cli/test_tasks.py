@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from tests.cli.conftest import until
+from tests.helpers import until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -11,7 +11,6 @@ Screenshots of every page land in ``tests/artifacts/console/``.
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from accounts.models import Group, Role, User
 from nmtwizard.worker import Worker
 from tasks_api.engine import get_engine
 from tests.factories import EntityFactory, UserFactory
+from tests.helpers import until
 from tests.tasks_api.conftest import fake_pool, write_pools
 
 CHROMIUM = "/usr/bin/chromium"
@@ -152,15 +152,6 @@ def test_entity_admin_creates_a_trainer_and_sees_only_their_entity(live_server, 
     page.close()
 
 
-def _until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.mark.django_db(transaction=True)
 def test_trainer_terminates_a_running_task(live_server, browser, redis_client, tmp_path):
     aa = EntityFactory(entity_code="AA", name="Tenant A")
@@ -183,7 +174,7 @@ def test_trainer_terminates_a_running_task(live_server, browser, redis_client, t
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     try:
-        _until(lambda: engine.get_task(task_id)["status"] == "running", 30, "running")
+        until(lambda: engine.get_task(task_id)["status"] == "running", 30, "running")
         base = live_server.url
         page = login(browser, base, "AATRN", "trainer")
         assert "Users" not in page.locator("#content-main").inner_text()
@@ -202,7 +193,7 @@ def test_trainer_terminates_a_running_task(live_server, browser, redis_client, t
         page.wait_for_url(f"{base}/admin/console/tasks/{task_id}/")
         page.screenshot(path=ARTIFACTS / "trainer-06-terminated.png", full_page=True)
         assert f"terminating {task_id}".lower() in page.content().lower()
-        _until(lambda: engine.get_task(task_id)["status"] == "stopped", 30, "stopped")
+        until(lambda: engine.get_task(task_id)["status"] == "stopped", 30, "stopped")
         assert engine.get_task(task_id)["message"] == "aborted"
         page.reload()
         assert "stopped" in page.locator("#task-status").inner_text()

@@ -14,15 +14,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.helpers import free_port
+
 __all__ = ["SSHD", "SshKeys", "SshdHost", "start_hosts"]
 
 SSHD = Path("/usr/sbin/sshd")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _keygen(path: Path) -> str:
@@ -55,7 +51,7 @@ class SshdHost:
     name: str
     directory: Path
     client_keys: SshKeys
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     host_public_key: str = ""
 

@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -11,14 +10,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.helpers import free_port
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 DEMO_PASSWORD = "demo-password-for-tests"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _children_of(pid: int) -> list[int]:
@@ -68,7 +63,7 @@ def _a_task_runs_on_the_demo_pool(base: str) -> None:
 
 @pytest.mark.slow
 def test_run_serves_status_runs_a_demo_task_and_stops_everything_on_sigterm(tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {
         key: value
         for key, value in os.environ.items()
@@ -77,7 +72,7 @@ def test_run_serves_status_runs_a_demo_task_and_stops_everything_on_sigterm(tmp_
     env.update(
         SNW_VAR_DIR=str(tmp_path / "var"),
         SNW_PORT=str(port),
-        SNW_EMBEDDED_REDIS_PORT=str(_free_port()),
+        SNW_EMBEDDED_REDIS_PORT=str(free_port()),
         SNW_ADMIN_PASSWORD="admin-password-for-tests",
         SNW_DEMO_PASSWORD=DEMO_PASSWORD,
     )

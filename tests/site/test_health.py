@@ -1,8 +1,8 @@
 """GET /status and GET /version."""
 
-import socket
-
 import pytest
+
+from tests.helpers import free_port
 
 
 @pytest.mark.django_db
@@ -16,15 +16,9 @@ def test_status_reports_database_and_redis_up(client):
     assert body["version"]
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]  # closed again when the block ends
-
-
 @pytest.mark.django_db
 def test_status_is_503_when_redis_is_unreachable(client, settings):
-    settings.REDIS_URL = f"redis://127.0.0.1:{_closed_port()}/0"
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
     response = client.get("/status")
     assert response.status_code == 503
     assert response.json() == {

@@ -18,19 +18,10 @@ from nmtwizard.services import local  # noqa: F401  (registers the `local` servi
 from nmtwizard.worker import Worker
 from tasks_api.engine import get_engine
 from tests.factories import EntityFactory, UserFactory
+from tests.helpers import until
 from tests.tasks_api.conftest import DEFAULT, write_pools
 
 SCRIPT = "echo start; sleep 1; echo middle; sleep 1; echo end"
-
-
-def _until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.slow
@@ -80,7 +71,7 @@ def test_launch_follow_complete_delete(live_server, transactional_db, redis_clie
         def status():
             return session.get(f"{base}/task/status/{task_id}", timeout=30).json()
 
-        _until(lambda: status()["status"] in ("running", "terminating", "stopped"), 60, "running")
+        until(lambda: status()["status"] in ("running", "terminating", "stopped"), 60, "running")
 
         log, offset, reads = b"", 0, 0
         while b"end" not in log:
@@ -94,7 +85,7 @@ def test_launch_follow_complete_delete(live_server, transactional_db, redis_clie
             time.sleep(0.2)
         assert log.index(b"start") < log.index(b"middle") < log.index(b"end")
 
-        final = _until(lambda: (s := status())["status"] == "stopped" and s, 60, "stopped")
+        final = until(lambda: (s := status())["status"] == "stopped" and s, 60, "stopped")
         assert final["message"] == "completed"
         deleted = session.delete(f"{base}/task/{task_id}", timeout=30)
         assert deleted.status_code == 200, deleted.text
