@@ -187,7 +187,7 @@ def task_access(request, engine: Engine, task_id: str, rule: TaskRule) -> dict:
     revoked on the spot.
     """
     try:
-        task = engine.get_task(task_id)
+        task = engine.get_task(task_id, with_files=False)
     except TaskNotFound:
         raise _not_found_task(task_id) from None
     own_token = _restricted_to(request) == task_id

@@ -194,6 +194,7 @@ class TaskViewSet(EngineViewSet):
     def status(self, request, task_id: str):
         query = self._query(TaskStatusQuerySerializer)
         task = self._task(task_id)
+        task["files"] = self.engine.list_files(task_id)
         task["service"] = task.get("pool")
         full = {**task, **TaskSerializer(task).data}
         if query.get("fields"):
