@@ -15,8 +15,10 @@ random bits (there is no dictionary to pre-compute) and would tie every persiste
 ``SECRET_KEY``: rotating the key would silently revoke them all. Raw tokens are returned to the
 caller once and never logged.
 
-Authentication (:func:`token_authenticate`) costs one Redis GET (temporary) or one indexed SQL
-lookup (persistent), plus one query loading the user with its entity; no password hashing.
+Authentication (:func:`token_authenticate`) costs one Redis GET and one query loading the user
+with its entity (temporary), or one indexed SQL lookup joining the token, its owner and the
+owner's entity (persistent); both queries are compiled once (:mod:`accounts.rowload`). No
+password hashing.
 
 Every Redis key of this module (and of :mod:`accounts.ratelimit`) is built by :class:`AuthKeys`.
 """
@@ -45,7 +47,8 @@ from django.utils.crypto import salted_hmac
 from django_redis import get_redis_connection
 
 from accounts.constants import Action
-from accounts.models import AuditEvent, PersistentToken
+from accounts.models import AuditEvent, PersistentToken, User
+from accounts.rowload import JoinedLoader
 
 __all__ = [
     "PERSISTENT_PREFIX",
@@ -83,6 +86,10 @@ _TASK_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}\Z")
 _STAMP_SALT = "accounts.tokens.auth_stamp"
 
 TokenKind = Literal["temporary", "persistent"]
+
+# What every authenticated request loads, one precompiled SELECT each (accounts.rowload).
+_USER_WITH_ENTITY = JoinedLoader(User, "entity", by="pk")
+_TOKEN_WITH_OWNER = JoinedLoader(PersistentToken, "owner", "entity", by="digest")
 
 
 class InvalidToken(Exception):
@@ -233,12 +240,8 @@ def temporary_token_revoke(digest: str) -> bool:
 
 
 def _load_user(user_id):
-    model = get_user_model()
-    try:
-        user = model.objects.select_related("entity").get(pk=user_id)
-    except model.DoesNotExist:
-        raise InvalidToken("Invalid or expired token.") from None
-    if not user.is_active or not user.entity.is_active:
+    user = _USER_WITH_ENTITY.get(user_id)
+    if user is None or not user.is_active or not user.entity.is_active:
         raise InvalidToken("Invalid or expired token.")
     return user
 
@@ -309,10 +312,9 @@ def revoke_task_token(task_id: str) -> int:
 # Persistent tokens (SQL)
 # =============================================================================
 def _persistent_authenticate(digest: str):
-    try:
-        row = PersistentToken.objects.select_related("owner__entity").get(digest=digest)
-    except PersistentToken.DoesNotExist:
-        raise InvalidToken("Invalid or expired token.") from None
+    row = _TOKEN_WITH_OWNER.get(digest)
+    if row is None:
+        raise InvalidToken("Invalid or expired token.")
     now = timezone.now()
     if row.revoked_at is not None:
         raise InvalidToken("Invalid or expired token.")
