@@ -33,6 +33,7 @@ from accounts.models import (
 __all__ = [
     "AccountsError",
     "PermissionRefused",
+    "audit_record",
     "entity_create",
     "entity_update",
     "group_add_member",
@@ -136,6 +137,40 @@ def _group_grants(group: Group) -> list[tuple[Role, RoleGrant]]:
     return [(role, grant) for role in group.roles.all() for grant in _role_grants(role)]
 
 
+def audit_record(
+    *,
+    actor: User | None,
+    entity: Entity | str | None,
+    action: str,
+    object_type: str,
+    object_id: str,
+    object_repr: str,
+    before: dict | None = None,
+    after: dict | None = None,
+) -> AuditEvent:
+    """Write one audit row. ``entity`` (an instance or a code) is whose administrators see it.
+
+    For changes made outside this module too (tokens, tasks); the caller chose what ``before``
+    and ``after`` hold, and never puts a secret there.
+    """
+    if isinstance(entity, str):
+        code, entity = entity, Entity.objects.filter(entity_code=entity).first()
+    else:
+        code = entity.entity_code if entity is not None else ""
+    return AuditEvent.objects.create(
+        actor=actor,
+        actor_repr=actor.trainer_id if actor is not None else "system",
+        entity=entity,
+        entity_code=code,
+        action=action,
+        object_type=object_type,
+        object_id=object_id[:64],
+        object_repr=object_repr[:200],
+        before=before,
+        after=after,
+    )
+
+
 def _audit(
     *,
     actor: User | None,
@@ -145,15 +180,13 @@ def _audit(
     before: dict | None = None,
     after: dict | None = None,
 ) -> AuditEvent:
-    return AuditEvent.objects.create(
+    return audit_record(
         actor=actor,
-        actor_repr=actor.trainer_id if actor is not None else "system",
         entity=entity,
-        entity_code=entity.entity_code if entity is not None else "",
         action=action,
         object_type=type(obj).__name__,
         object_id=str(obj.pk or ""),
-        object_repr=str(obj)[:200],
+        object_repr=str(obj),
         before=before,
         after=after,
     )

@@ -47,7 +47,7 @@ from django.utils.crypto import salted_hmac
 from django_redis import get_redis_connection
 
 from accounts.constants import Action
-from accounts.models import AuditEvent, PersistentToken, User
+from accounts.models import PersistentToken, User
 from accounts.rowload import JoinedLoader
 
 __all__ = [
@@ -393,16 +393,15 @@ def persistent_token_list(*, actor) -> QuerySet[PersistentToken]:
 
 
 def _audit(*, actor, row: PersistentToken, action: str, before=None, after=None) -> None:
-    owner = row.owner
-    AuditEvent.objects.create(
+    from accounts.services import audit_record  # late: services import the policy
+
+    audit_record(
         actor=actor,
-        actor_repr=actor.trainer_id,
-        entity=owner.entity,
-        entity_code=owner.entity.entity_code,
+        entity=row.owner.entity,
         action=action,
         object_type="PersistentToken",
         object_id=str(row.pk),
-        object_repr=str(row)[:200],
+        object_repr=str(row),
         before=before,
         after=after,
     )

@@ -2,7 +2,10 @@
 
 Views parse input, call one of these, and serialize; the permission decision has been taken
 (``tasks_api.scoping``) before they run. Entity and trainer id come from the authenticated
-user, never from the request body.
+user, never from the request body. Each call writes one audit row under the task's entity
+(``task.launch``, ``task.terminate``, ``task.delete``), after the engine acted: a failed
+engine call leaves no row, and the row never holds the command, options or files (they may
+carry secrets).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from accounts.services import audit_record
 from nmtwizard.api import Engine
 
 __all__ = ["task_delete", "task_launch", "task_terminate"]
@@ -53,6 +57,20 @@ def task_launch(
         wait_after_launch=content.get("wait_after_launch"),
     )
     log.info("%s launched %s on %s for %s", actor.trainer_id, task_ids, pool, entity)
+    _audit(
+        actor,
+        entity,
+        "task.launch",
+        task_ids[0],
+        after={
+            "pool": pool,
+            "image": f"{docker['image']}:{docker['tag']}",
+            "ngpus": content["ngpus"],
+            "ncpus": content.get("ncpus"),
+            "priority": content["priority"],
+            "tasks": task_ids,
+        },
+    )
     result = []
     for task_id in task_ids:
         task = engine.get_task(task_id)
@@ -65,13 +83,42 @@ def task_terminate(*, actor, engine: Engine, task: dict[str, Any], phase: str | 
     task_id = task["task_id"]
     if task.get("status") == "stopped":
         return {"message": f"{task_id} already stopped", "status": "stopped"}
-    status = engine.request_terminate(task_id, phase or "aborted")
-    log.info("%s terminated %s (%s)", actor.trainer_id, task_id, phase or "aborted")
+    phase = phase or "aborted"
+    status = engine.request_terminate(task_id, phase)
+    log.info("%s terminated %s (%s)", actor.trainer_id, task_id, phase)
+    _audit(
+        actor,
+        task.get("entity"),
+        "task.terminate",
+        task_id,
+        before={"status": task.get("status")},
+        after={"status": status, "phase": phase},
+    )
     return {"message": f"terminating {task_id}", "status": status}
 
 
-def task_delete(*, actor, engine: Engine, task_id: str) -> dict:
+def task_delete(*, actor, engine: Engine, task: dict[str, Any]) -> dict:
     """Delete a stopped task with its log and files (409 while it is not stopped)."""
+    task_id = task["task_id"]
     engine.delete_task(task_id)
     log.info("%s deleted %s", actor.trainer_id, task_id)
+    _audit(
+        actor,
+        task.get("entity"),
+        "task.delete",
+        task_id,
+        before={key: task.get(key) for key in ("pool", "status", "message", "stopped_time")},
+    )
     return {"message": f"deleted {task_id}"}
+
+
+def _audit(actor, entity: str | None, action: str, task_id: str, **states) -> None:
+    audit_record(
+        actor=actor,
+        entity=entity,
+        action=action,
+        object_type="Task",
+        object_id=task_id,
+        object_repr=task_id,
+        **states,
+    )

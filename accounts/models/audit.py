@@ -1,4 +1,4 @@
-"""The audit trail: one row per change made through ``accounts.services``."""
+"""The audit trail: one row per change of accounts, tokens and tasks (``audit_record``)."""
 
 from django.conf import settings
 from django.db import models

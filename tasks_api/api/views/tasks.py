@@ -301,8 +301,8 @@ class TaskViewSet(EngineViewSet):
         description="Delete a stopped task with its log and files (409 while it runs).",
     )
     def destroy(self, request, task_id: str):
-        self._task(task_id)
-        result = services.task_delete(actor=request.user, engine=self.engine, task_id=task_id)
+        task = self._task(task_id)
+        result = services.task_delete(actor=request.user, engine=self.engine, task=task)
         return Response(result)
 
     # =========================================================================

@@ -1,0 +1,94 @@
+"""Launching, terminating and deleting a task leave one audit row, seen by the task's entity."""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts import policy
+from accounts.models import AuditEvent, Entity
+from tests.factories import UserFactory
+from tests.tasks_api.conftest import launch_body
+
+
+def _rows(action: str) -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(action=action).order_by("id"))
+
+
+def test_launch_is_audited_under_the_owner_entity_without_the_command(clients, pools, world):
+    body = launch_body(iterations=2, options={"secret": "s3cr3t"}, ncpus=2)
+    body["docker"]["command"] = ["train", "--password", "hunter2"]
+    response = clients["trainer_a"].post("/task/launch/aa_pool", body, format="json")
+    assert response.status_code == 200, response.content
+    first, second = (line.split("\t")[1] for line in response.json())
+
+    [row] = _rows("task.launch")
+    assert (row.actor, row.entity_code, row.entity.entity_code) == (world["trainer_a"], "AA", "AA")
+    assert (row.object_type, row.object_id) == ("Task", first)
+    assert row.after == {
+        "pool": "aa_pool",
+        "image": "nmtwizard/echo:v1",
+        "ngpus": 1,
+        "ncpus": 2,
+        "priority": 0,
+        "tasks": [first, second],
+    }
+    stored = str(row.after) + str(row.before) + row.object_repr
+    assert "hunter2" not in stored and "s3cr3t" not in stored
+
+
+def test_a_launch_on_a_shared_pool_is_audited_under_the_chosen_entity(clients, pools):
+    response = clients["superadmin"].post(
+        "/task/launch/mixed", launch_body(entity_owner="bb"), format="json"
+    )
+    assert response.status_code == 200, response.content
+
+    [row] = _rows("task.launch")
+    assert (row.actor_repr, row.entity_code) == ("SAADM", "BB")
+
+
+def test_refused_launches_leave_no_row(clients, pools):
+    bad = clients["trainer_a"].post("/task/launch/aa_pool", launch_body(ngpus=-1), format="json")
+    foreign = clients["trainer_b"].post("/task/launch/aa_pool", launch_body(), format="json")
+
+    assert bad.status_code == 400 and foreign.status_code in (403, 404)
+    assert not AuditEvent.objects.filter(object_type="Task").exists()
+
+
+def test_terminate_and_delete_are_audited_with_the_state_before(clients, task_a, world):
+    admin = clients["admin_a"]
+    assert admin.get(f"/task/terminate/{task_a}?phase=cancelled").status_code == 200
+    assert admin.get(f"/task/terminate/{task_a}").status_code == 200  # already stopped: no row
+    assert admin.delete(f"/task/{task_a}").status_code == 200
+
+    [terminate] = _rows("task.terminate")
+    assert (terminate.actor, terminate.entity_code, terminate.object_id) == (
+        world["admin_a"],
+        "AA",
+        task_a,
+    )
+    assert terminate.before == {"status": "queued"}
+    assert terminate.after == {"status": "stopped", "phase": "cancelled"}
+    [delete] = _rows("task.delete")
+    assert delete.before["status"] == "stopped" and delete.before["pool"] == "aa_pool"
+    assert delete.before["message"] == "cancelled" and delete.after is None
+
+
+def test_a_refused_delete_leaves_no_row(clients, task_a, engine):
+    from tests.tasks_api.helpers import run_worker_until
+
+    run_worker_until(engine, "aa_pool", lambda: engine.get_task(task_a)["status"] == "running")
+    assert clients["trainer_a"].delete(f"/task/{task_a}").status_code == 409
+    assert clients["trainer_b"].delete(f"/task/{task_a}").status_code == 404
+
+    assert not _rows("task.delete")
+
+
+@pytest.mark.parametrize(("admin_of", "sees"), [("AA", True), ("BB", False)])
+def test_task_rows_are_seen_by_the_task_entity_administrators_only(clients, task_a, admin_of, sees):
+    admin = UserFactory(
+        entity=Entity.objects.get(entity_code=admin_of), user_code="AUD", roles=["lingadmin"]
+    )
+
+    visible = policy.audit_events_for(admin).filter(object_type="Task")
+
+    assert visible.filter(object_id=task_a, action="task.launch").exists() is sees
