@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts import policy
@@ -192,6 +194,16 @@ def _audit(
     )
 
 
+def _check_password(password: str | None, user: User) -> None:
+    """``AUTH_PASSWORD_VALIDATORS``, here so that every surface applies them."""
+    if password is None:
+        return
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise AccountsError(" ".join(exc.messages), field="password") from None
+
+
 def _snapshot(obj, fields: Iterable[str]) -> dict:
     return {name: getattr(obj, name) for name in fields}
 
@@ -338,6 +350,7 @@ def user_create(
         last_name=last_name,
         email=User.objects.normalize_email(email),
     )
+    _check_password(password, user)
     user.set_password(password)
     _save(user)
     _audit(
@@ -394,6 +407,7 @@ def user_set_password(*, actor: User | None, user: User, password: str | None) -
     if actor is None or actor.pk != user.pk:
         _require(actor, Perm.ADMIN_USER, user.entity, f"change passwords in {user.entity_code}")
         _require_covers(actor, user, f"change the password of {user}")
+    _check_password(password, user)
     user.set_password(password)
     user.save(update_fields=["password"])
     _audit(actor=actor, entity=user.entity, action="user.set_password", obj=user)

@@ -10,7 +10,7 @@ import click
 from cli.options import pass_config, shared_options
 from cli.output import emit, table
 
-__all__ = ["login", "logout", "token", "whoami"]
+__all__ = ["login", "logout", "passwd", "token", "whoami"]
 
 
 def save_token(path, token: str) -> None:
@@ -49,9 +49,7 @@ def login(config, login_name, password_stdin, duration):
     if not login_name:
         login_name = click.prompt("Login")
     if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-        if not password:
-            raise click.UsageError("--password-stdin: nothing to read on standard input")
+        password = _stdin_line("the password")
     else:
         password = click.prompt("Password", hide_input=True)
     params = {"duration": duration} if duration else None
@@ -81,10 +79,47 @@ def logout(config):
         if exc.status != 401:
             raise
         revoked = False  # already expired: nothing to revoke
-    if not config.token or config.token == _read(config.token_file):
-        config.token_file.unlink(missing_ok=True)
+    _forget_saved_token(config)
     message = "Logged out." if revoked else "Token had already expired; logged out."
     emit(config, {"revoked": revoked}, lambda _: click.echo(message))
+
+
+@click.command()
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the current then the new password, one per line, from standard input.",
+)
+@shared_options
+@pass_config
+def passwd(config, password_stdin):
+    """Change your password (POST /auth/password).
+
+    Every token of yours stops working, the saved one included: log in again after.
+    """
+    if password_stdin:
+        current, new = _stdin_line("the current password"), _stdin_line("the new password")
+    else:
+        current = click.prompt("Current password", hide_input=True)
+        new = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    answer = config.client.post(
+        "auth/password", json={"current_password": current, "new_password": new}
+    )
+    _forget_saved_token(config)  # revoked by the change
+    emit(config, answer, lambda a: click.echo(f"{a['message']} Log in again: snw login"))
+
+
+def _stdin_line(what: str) -> str:
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        raise click.UsageError(f"--password-stdin: no line with {what} on standard input")
+    return line
+
+
+def _forget_saved_token(config) -> None:
+    """Delete the saved token file, unless the token used came from elsewhere (SNW_TOKEN)."""
+    if not config.token or config.token == _read(config.token_file):
+        config.token_file.unlink(missing_ok=True)
 
 
 def _read(path) -> str | None:

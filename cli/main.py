@@ -48,6 +48,7 @@ def cli() -> None:
 cli.add_command(auth.login)
 cli.add_command(auth.logout)
 cli.add_command(auth.whoami)
+cli.add_command(auth.passwd)
 # Pools and tasks, with nmt-wizard's shortcuts
 cli.add_command(services.service)
 cli.add_command(services.service_list, "ls")

@@ -11,6 +11,8 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.views import exception_handler
 
+from accounts.services import AccountsError, PermissionRefused
+
 __all__ = ["message_exception_handler", "no_route"]
 
 
@@ -23,8 +25,16 @@ def _flatten(value) -> str:
 
 
 def message_exception_handler(exc, context):
-    """DRF's handler, then reshape the body to ``{"message": …}`` (see the module docstring)."""
-    if isinstance(exc, DjangoValidationError):
+    """DRF's handler, then reshape the body to ``{"message": …}`` (see the module docstring).
+
+    Refusals of ``accounts.services`` become 403 (a rule of the policy) or 400 (naming the
+    field at fault), whichever view called the service.
+    """
+    if isinstance(exc, PermissionRefused):
+        exc = exceptions.PermissionDenied(exc.message)
+    elif isinstance(exc, AccountsError):
+        exc = exceptions.ValidationError({exc.field or "non_field_errors": [exc.message]})
+    elif isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
         exc = exceptions.ValidationError(detail=detail)
     response = exception_handler(exc, context)

@@ -86,3 +86,32 @@ def test_server_unreachable_is_one_clear_line(snw_offline, dead_url):
     assert result.output.strip() == (
         f"Error: cannot reach the launcher at {dead_url} (is it running? check --url/SNW_URL)"
     )
+
+
+def test_passwd_prompts_changes_the_password_and_forgets_the_revoked_token(
+    snw, login_as, token_file
+):
+    login_as("AATRN")
+    new = "a-brand-new-passphrase"
+
+    result = snw("passwd", input=f"{PASSWORD}\n{new}\n{new}\n")
+
+    assert "Password changed" in result.stdout and "snw login" in result.stdout
+    assert "Current password: " in result.output and "Repeat for confirmation" in result.output
+    assert new not in result.output
+    assert not token_file.exists()
+    assert snw("login", "--login", "AATRN", "--password-stdin", input=new + "\n").exit_code == 0
+
+
+def test_passwd_errors_name_the_field_and_keep_the_password(snw, login_as, token_file):
+    login_as("AATRN")
+
+    wrong = snw("passwd", "--password-stdin", input="wrong\nanother-passphrase\n", ok=False)
+    weak = snw("passwd", "--password-stdin", input=f"{PASSWORD}\n123\n", ok=False)
+    missing = snw("passwd", "--password-stdin", input=f"{PASSWORD}\n", ok=False)
+
+    assert "current_password" in wrong.output
+    assert "new_password" in weak.output and "too short" in weak.output
+    assert "no line with the new password" in missing.output
+    assert token_file.exists()
+    assert "No tasks." in snw("lt").stdout  # the token still works: nothing changed

@@ -18,7 +18,11 @@ from accounts.api.serializers.groups import (
     GroupSerializer,
     GroupUpdateSerializer,
 )
-from accounts.api.serializers.me import MeSerializer
+from accounts.api.serializers.me import (
+    MeSerializer,
+    MeUpdateSerializer,
+    PasswordChangeSerializer,
+)
 from accounts.api.serializers.roles import (
     GrantSerializer,
     RoleCreateSerializer,
@@ -41,7 +45,9 @@ __all__ = [
     "GroupSerializer",
     "GroupUpdateSerializer",
     "MeSerializer",
+    "MeUpdateSerializer",
     "MessageSerializer",
+    "PasswordChangeSerializer",
     "PersistentTokenCreateSerializer",
     "PersistentTokenCreatedSerializer",
     "PersistentTokenSerializer",

@@ -3,7 +3,7 @@
 from accounts.api.views.auth import LogoutView, PersistentTokenViewSet, TokenView
 from accounts.api.views.entities import EntityViewSet
 from accounts.api.views.groups import GroupViewSet
-from accounts.api.views.me import MeView
+from accounts.api.views.me import MeView, PasswordView
 from accounts.api.views.roles import RoleViewSet
 from accounts.api.views.shares import ShareViewSet
 from accounts.api.views.users import UserViewSet
@@ -13,6 +13,7 @@ __all__ = [
     "GroupViewSet",
     "LogoutView",
     "MeView",
+    "PasswordView",
     "PersistentTokenViewSet",
     "RoleViewSet",
     "ShareViewSet",

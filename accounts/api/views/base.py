@@ -16,7 +16,6 @@ from rest_framework.response import Response
 from accounts import policy
 from accounts.api.serializers import MessageSerializer
 from accounts.constants import Action
-from accounts.services import AccountsError, PermissionRefused
 
 __all__ = [
     "ENTITY_FILTER",
@@ -80,13 +79,6 @@ class ScopedViewSet(viewsets.GenericViewSet):
         # Re-read through the scope so the answer shows the committed state.
         fresh = self.scope(self.request.user, Action.VIEW).filter(pk=obj.pk).first() or obj
         return self.get_serializer(fresh).data
-
-    def handle_exception(self, exc):
-        if isinstance(exc, PermissionRefused):
-            exc = exceptions.PermissionDenied(exc.message)
-        elif isinstance(exc, AccountsError):
-            exc = exceptions.ValidationError({exc.field or "non_field_errors": [exc.message]})
-        return super().handle_exception(exc)
 
     def atomic(self):
         return transaction.atomic()
