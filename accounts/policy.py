@@ -53,6 +53,7 @@ __all__ = [
     "grant_target_entities",
     "grantable_pairs",
     "groups_for",
+    "held_abilities",
     "is_admin",
     "may_use_console",
     "model_permission",
@@ -79,6 +80,13 @@ def compute_abilities(user: User) -> Abilities:
     # Read from the DB, not the instance: a stale in-memory user must not keep its rights.
     if not User.objects.filter(pk=user.pk, is_active=True, entity__is_active=True).exists():
         return _NONE
+    return held_abilities(user)
+
+
+def held_abilities(user: User) -> Abilities:
+    """What ``user``'s roles and groups grant, active or not: what they would hold once
+    reactivated. The no-escalation rules compare this, so a deactivated administrator cannot
+    be taken over by someone holding less (no cache: used only by account changes)."""
     role_ids = set(UserRole.objects.filter(user=user).values_list("role_id", flat=True))
     role_ids |= set(
         GroupRole.objects.filter(group__memberships__user=user).values_list("role_id", flat=True)

@@ -31,6 +31,7 @@ from accounts.models import (
     User,
     UserRole,
 )
+from accounts.tokens import persistent_tokens_revoke_for_user
 
 __all__ = [
     "AccountsError",
@@ -105,10 +106,11 @@ def _require(actor: User | None, permission: str, entity: Entity | str, doing: s
 
 def _require_covers(actor: User | None, user: User, doing: str) -> None:
     """Refuse to act on a user who holds abilities the actor lacks (an entity administrator
-    must not reset the password of, or lock out, a super administrator of the same entity)."""
+    must not reset the password of, or lock out, a super administrator of the same entity),
+    counting what a deactivated user would hold again once reactivated."""
     if actor is None or actor.pk == user.pk:
         return
-    missing = policy.abilities(user) - policy.abilities(actor)
+    missing = policy.held_abilities(user) - policy.abilities(actor)
     if missing:
         perm, code = sorted(missing)[0]
         raise PermissionRefused(
@@ -410,6 +412,8 @@ def user_set_password(*, actor: User | None, user: User, password: str | None) -
     _check_password(password, user)
     user.set_password(password)
     user.save(update_fields=["password"])
+    if password is None:  # Django calls no password_changed hook for an unusable password
+        persistent_tokens_revoke_for_user(user)
     _audit(actor=actor, entity=user.entity, action="user.set_password", obj=user)
     return user
 
@@ -483,7 +487,10 @@ def _rename(actor: User | None, obj: Group | Role, action: str, **changes: str |
 
 @transaction.atomic
 def group_delete(*, actor: User | None, group: Group) -> None:
+    """Delete a group; its members lose its roles, so the actor must be able to give them."""
     _require(actor, Perm.ADMIN_USER, group.entity, f"delete groups of {group.entity.entity_code}")
+    for role, grant in _group_grants(group):
+        _require_grantable(actor, role, [grant])
     before = {
         "name": group.name,
         "members": sorted(group.members.values_list("trainer_id", flat=True)),
@@ -520,7 +527,11 @@ def group_add_member(*, actor: User | None, group: Group, user: User) -> GroupMe
 
 @transaction.atomic
 def group_remove_member(*, actor: User | None, group: Group, user: User) -> None:
+    """Take a user out of a group: what the actor could not give, they cannot take away."""
     _require(actor, Perm.ADMIN_USER, group.entity, f"change groups of {group.entity.entity_code}")
+    _require_covers(actor, user, f"remove {user} from {group}")
+    for role, grant in _group_grants(group):
+        _require_grantable(actor, role, [grant])
     with _keeps_an_administrator(group.entity, f"remove {user} from {group}"):
         deleted, _ = GroupMembership.objects.filter(group=group, user=user).delete()
     if not deleted:
@@ -579,7 +590,9 @@ def role_update(
 
 @transaction.atomic
 def role_delete(*, actor: User | None, role: Role) -> None:
+    """Delete a role; only someone who could have created it (holds each of its grants)."""
     _require(actor, Perm.ADMIN_USER, role.entity, f"delete roles of {role.entity.entity_code}")
+    _require_grantable(actor, role, _role_grants(role))
     before = {"name": role.name, "grants": sorted(map(_grant_repr, _role_grants(role)))}
     with _keeps_an_administrator(role.entity, f"delete role {role}"):
         _audit(actor=actor, entity=role.entity, action="role.delete", obj=role, before=before)
@@ -641,11 +654,14 @@ def role_revoke(
     permission: str | Permission,
     target_entity: Entity | None = None,
 ) -> None:
-    """Remove a grant from ``role``. Needs ``admin_user`` on the role's entity; refused if it
-    would leave that entity without an administrator."""
+    """Remove a grant from ``role``. Needs ``admin_user`` on the role's entity and the right to
+    give that grant; refused if it would leave that entity without an administrator."""
     permission = _permission(permission)
     target = target_entity or role.entity
     _require(actor, Perm.ADMIN_USER, role.entity, f"change roles of {role.entity.entity_code}")
+    _require_grantable(
+        actor, role, [RoleGrant(role=role, permission=permission, target_entity=target)]
+    )
     with _keeps_an_administrator(role.entity, f"revoke {permission.code} from {role}"):
         deleted, _ = RoleGrant.objects.filter(
             role=role, permission=permission, target_entity=target
@@ -702,9 +718,13 @@ def role_assign(
 def role_unassign(
     *, actor: User | None, role: Role, user: User | None = None, group: Group | None = None
 ) -> None:
-    """Take ``role`` back from a user or group; never from the last administrator."""
+    """Take ``role`` back from a user or group; never from the last administrator, and only
+    by someone who could have given it (and who holds everything the user holds)."""
     _require(actor, Perm.ADMIN_USER, role.entity, f"assign roles of {role.entity.entity_code}")
     holder = _holder(role, user, group)
+    _require_grantable(actor, role, _role_grants(role))
+    if user is not None:
+        _require_covers(actor, user, f"take {role} from {user}")
     links = (
         UserRole.objects.filter(role=role, user=user)
         if user is not None

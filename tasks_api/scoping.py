@@ -54,8 +54,14 @@ def _not_found_task(task_id: str) -> exceptions.NotFound:
 # =============================================================================
 def pool_entities(engine: Engine, pool: str) -> frozenset[str]:
     """The entity codes owning ``pool`` (PoolNotFound when it does not exist)."""
-    listed = engine.pool_entities(pool)
-    return frozenset(listed) if listed else frozenset({pool[:2].upper()})
+    return _owning_entities(pool, engine.pool_entities(pool))
+
+
+def _owning_entities(pool: str, listed) -> frozenset[str]:
+    """A configuration's ``entities``, else the entity named by the pool's first two letters."""
+    if isinstance(listed, dict | list) and listed:
+        return frozenset(str(code).upper() for code in listed)
+    return frozenset({pool[:2].upper()})
 
 
 def _pool_allows(user, rule: PoolRule, entities: frozenset[str]) -> bool:
@@ -88,14 +94,14 @@ def pool_access(user, engine: Engine, pool: str, rule: PoolRule) -> frozenset[st
     return entities
 
 
-def check_config_entities(user, config: dict) -> None:
+def check_config_entities(user, pool: str, config: dict) -> None:
     """A pool configuration may only hand the pool to entities the editor holds
     ``edit_config`` on: otherwise a pool administrator of B could attract A's tasks (and their
-    files and tokens) to hosts and callbacks B chose. 403 naming the entities."""
+    files and tokens) to hosts and callbacks B chose. A configuration listing no entities
+    hands the pool to the one its name starts with, so that one is checked then. 403 naming
+    the entities."""
     listed = config.get("entities") if isinstance(config, dict) else None
-    if not listed or not isinstance(listed, dict | list):
-        return
-    codes = sorted({str(code).upper() for code in listed})
+    codes = sorted(_owning_entities(pool, listed))
     refused = [c for c in codes if not _pool_allows(user, PoolRule.EDIT_CONFIG, frozenset({c}))]
     if refused:
         raise exceptions.PermissionDenied(

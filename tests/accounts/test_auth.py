@@ -211,6 +211,18 @@ def test_password_change_kills_every_token_at_once(api, trainer, persistent_toke
     assert api.get("/test/whoami", **bearer(fresh)).status_code == 200
 
 
+def test_disabling_a_password_kills_every_token_at_once(
+    api, trainer, tenant_admin, persistent_token, task_token
+):
+    temporary = login(api, trainer)
+
+    services.user_set_password(actor=tenant_admin, user=trainer, password=None)
+
+    for token in (temporary, persistent_token, task_token):
+        assert api.get(f"/test/task/beat/{TASK_ID}", **bearer(token)).status_code == 401
+    assert PersistentToken.objects.get(owner=trainer).revoked_at is not None
+
+
 def test_password_change_by_set_password_outside_services_also_kills_tokens(
     api, trainer, persistent_token
 ):

@@ -181,6 +181,52 @@ def test_cannot_take_over_a_more_powerful_user(sa, superadmin):
             attempt()
 
 
+def test_a_deactivated_super_administrator_cannot_be_taken_over(sa, superadmin):
+    sa_lingadmin = UserFactory(entity=sa, user_code="LNG", roles=["lingadmin"])
+    UserFactory(entity=sa, user_code="ADB", roles=["admin"])  # SA keeps an active administrator
+    services.user_deactivate(actor=None, user=superadmin)
+    assert policy.abilities(superadmin) == frozenset()  # inactive: holds nothing now
+
+    for attempt in (
+        lambda: services.user_set_password(
+            actor=sa_lingadmin, user=superadmin, password="takeover-passphrase"
+        ),
+        lambda: services.user_deactivate(actor=sa_lingadmin, user=superadmin, is_active=True),
+    ):
+        with pytest.raises(PermissionRefused, match=r"SAADM holds admin on .* SALNG does not"):
+            attempt()
+    superadmin.refresh_from_db()
+    assert not superadmin.is_active and superadmin.check_password("secret-password")
+
+
+def test_what_one_could_not_give_one_cannot_take_away(sa, superadmin):
+    sa_lingadmin = UserFactory(entity=sa, user_code="LNG", roles=["lingadmin"])
+    admin_role = role(sa, "admin")
+    group = services.group_create(actor=superadmin, entity=sa, name="admins")
+    services.role_assign(actor=superadmin, role=admin_role, group=group)
+    services.group_add_member(actor=superadmin, group=group, user=sa_lingadmin)
+    services.group_remove_member(actor=superadmin, group=group, user=sa_lingadmin)
+
+    for attempt in (
+        lambda: services.role_unassign(actor=sa_lingadmin, role=admin_role, user=superadmin),
+        lambda: services.user_set_roles(actor=sa_lingadmin, user=superadmin, roles=[]),
+        lambda: services.role_revoke(actor=sa_lingadmin, role=admin_role, permission="admin"),
+        lambda: services.role_set_grants(actor=sa_lingadmin, role=admin_role, grants=[]),
+        lambda: services.role_delete(actor=sa_lingadmin, role=admin_role),
+        lambda: services.role_unassign(actor=sa_lingadmin, role=admin_role, group=group),
+        lambda: services.group_delete(actor=sa_lingadmin, group=group),
+    ):
+        with pytest.raises(PermissionRefused, match=r"SA/admin|SAADM holds"):
+            attempt()
+    assert policy.is_admin(superadmin)
+    assert admin_role.grants.filter(permission__code="admin").exists()
+    assert group.roles.filter(pk=admin_role.pk).exists()
+    # What the actor could give, they may still take away.
+    plain = UserFactory(entity=sa, user_code="USR", roles=["user"])
+    services.role_unassign(actor=sa_lingadmin, role=role(sa, "user"), user=plain)
+    assert not plain.roles.exists()
+
+
 def test_cross_entity_grant_needs_a_share(tenant, other_tenant, tenant_admin, other_admin):
     custom = services.role_create(actor=tenant_admin, entity=tenant, name="on-bb")
     with pytest.raises(PermissionRefused, match="BB shares no role holding it with AA"):

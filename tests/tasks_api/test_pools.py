@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.tasks_api.conftest import fake_pool
+from tests.tasks_api.conftest import fake_pool, write_pools
 
 
 def test_service_list_shapes(clients, pools, make_task):
@@ -122,3 +122,33 @@ def test_a_configuration_cannot_hand_the_pool_to_an_entity_one_does_not_administ
         format="json",
     )
     assert own.status_code == 200, own.content
+
+
+def test_a_configuration_without_entities_is_checked_against_the_pool_name(
+    clients, pools, engine, tmp_path
+):
+    """``bb_rented`` serves A by its configuration; one without ``entities`` would hand it to
+    BB (its name's entity), so A's pool administrator may not save or select one."""
+    write_pools(
+        pools,
+        [
+            fake_pool("aa_pool"),
+            fake_pool("bb_pool"),
+            fake_pool("mixed", entities={"AA": {}, "BB": {}}),
+            fake_pool("bb_rented", entities={"AA": {}}),
+        ],
+    )
+    engine.sync_pool_configs(pools)
+    admin = clients["admin_a"]
+    unlisted = fake_pool("bb_rented")
+    unlisted.pop("entities", None)
+
+    refused = admin.post("/service/setconfig/bb_rented/evil", {"config": unlisted}, format="json")
+    assert refused.status_code == 403 and "BB" in refused.json()["message"]
+    assert "evil" not in engine.list_pool_configs("bb_rented")["configs"]
+    saved = clients["superadmin"].post(
+        "/service/setconfig/bb_rented/evil", {"config": unlisted}, format="json"
+    )
+    assert saved.status_code == 200, saved.content
+    assert admin.get("/service/selectconfig/bb_rented/evil").status_code == 403
+    assert engine.pool_entities("bb_rented") == ["AA"]  # still served to A alone

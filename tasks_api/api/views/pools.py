@@ -170,7 +170,7 @@ class PoolViewSet(EngineViewSet):
                 config = json.loads(config)
             except ValueError:
                 raise serializers.ValidationError({"config": "not valid JSON"}) from None
-        scoping.check_config_entities(request.user, config)
+        scoping.check_config_entities(request.user, pool, config)
         self.engine.add_pool_config(pool, name, config)
         return Response({"message": f"configuration {name} of {pool} saved"})
 
@@ -188,7 +188,8 @@ class PoolViewSet(EngineViewSet):
     )
     def selectconfig(self, request, pool: str, name: str):
         self._pool(pool)
-        scoping.check_config_entities(request.user, self.engine.get_pool_config(pool, name))
+        config = self.engine.get_pool_config(pool, name)
+        scoping.check_config_entities(request.user, pool, config)
         return Response(self.engine.select_pool_config(pool, name))
 
     @extend_schema(
