@@ -63,7 +63,7 @@ def _basic_credentials(parts: list[bytes]) -> tuple[str, str]:
     except (binascii.Error, UnicodeDecodeError):
         raise exceptions.AuthenticationFailed("Malformed HTTP Basic credentials.") from None
     username, sep, password = decoded.partition(":")
-    if not sep:
+    if not sep or "\x00" in decoded:  # no database stores a NUL: never look one up
         raise exceptions.AuthenticationFailed("Malformed HTTP Basic credentials.")
     return username, password
 

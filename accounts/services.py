@@ -46,6 +46,7 @@ __all__ = [
     "group_set_members",
     "group_set_roles",
     "group_update",
+    "require_covers",
     "role_assign",
     "role_create",
     "role_delete",
@@ -104,7 +105,7 @@ def _require(actor: User | None, permission: str, entity: Entity | str, doing: s
         raise PermissionRefused(f"{actor} cannot {doing}: it requires {permission} on {code}")
 
 
-def _require_covers(actor: User | None, user: User, doing: str) -> None:
+def require_covers(actor: User | None, user: User, doing: str) -> None:
     """Refuse to act on a user who holds abilities the actor lacks (an entity administrator
     must not reset the password of, or lock out, a super administrator of the same entity),
     counting what a deactivated user would hold again once reactivated."""
@@ -386,7 +387,7 @@ def user_update(*, actor: User | None, user: User, **changes: Any) -> User:
         )
     if actor is None or actor.pk != user.pk:
         _require(actor, Perm.ADMIN_USER, user.entity, f"change users of {user.entity.entity_code}")
-        _require_covers(actor, user, f"change {user}")
+        require_covers(actor, user, f"change {user}")
     user = User.objects.select_for_update().get(pk=user.pk)
     before = _snapshot(user, USER_FIELDS)
     for field, value in changes.items():
@@ -408,7 +409,7 @@ def user_set_password(*, actor: User | None, user: User, password: str | None) -
     """Set (or, with ``None``, disable) a password: oneself, or ``admin_user`` on the entity."""
     if actor is None or actor.pk != user.pk:
         _require(actor, Perm.ADMIN_USER, user.entity, f"change passwords in {user.entity_code}")
-        _require_covers(actor, user, f"change the password of {user}")
+        require_covers(actor, user, f"change the password of {user}")
     _check_password(password, user)
     user.set_password(password)
     user.save(update_fields=["password"])
@@ -423,7 +424,7 @@ def user_deactivate(*, actor: User | None, user: User, is_active: bool = False) 
     """Deactivate (or reactivate with ``is_active=True``) a user. Never the last administrator
     of an entity."""
     _require(actor, Perm.ADMIN_USER, user.entity, f"deactivate users of {user.entity_code}")
-    _require_covers(actor, user, f"deactivate {user}")
+    require_covers(actor, user, f"deactivate {user}")
     user = User.objects.select_for_update().get(pk=user.pk)
     before = _snapshot(user, USER_FIELDS)
     with _keeps_an_administrator(user.entity, f"deactivate {user}"):
@@ -529,7 +530,7 @@ def group_add_member(*, actor: User | None, group: Group, user: User) -> GroupMe
 def group_remove_member(*, actor: User | None, group: Group, user: User) -> None:
     """Take a user out of a group: what the actor could not give, they cannot take away."""
     _require(actor, Perm.ADMIN_USER, group.entity, f"change groups of {group.entity.entity_code}")
-    _require_covers(actor, user, f"remove {user} from {group}")
+    require_covers(actor, user, f"remove {user} from {group}")
     for role, grant in _group_grants(group):
         _require_grantable(actor, role, [grant])
     with _keeps_an_administrator(group.entity, f"remove {user} from {group}"):
@@ -724,7 +725,7 @@ def role_unassign(
     holder = _holder(role, user, group)
     _require_grantable(actor, role, _role_grants(role))
     if user is not None:
-        _require_covers(actor, user, f"take {role} from {user}")
+        require_covers(actor, user, f"take {role} from {user}")
     links = (
         UserRole.objects.filter(role=role, user=user)
         if user is not None

@@ -355,7 +355,13 @@ def persistent_token_create(*, actor, name: str, expires_at: datetime | None = N
 
 
 def persistent_token_revoke(*, actor, token: PersistentToken) -> PersistentToken:
-    """Revoke ``token`` (idempotent). The caller has checked that ``actor`` may do so."""
+    """Revoke ``token`` (idempotent). The caller has checked that ``actor`` sees it; revoking
+    another user's token also needs to hold everything that user holds (an entity
+    administrator does not cut off a super administrator's scripts)."""
+    from accounts.services import require_covers  # late: services import the policy
+
+    if token.owner_id != actor.pk:
+        require_covers(actor, token.owner, f"revoke the tokens of {token.owner}")
     if token.revoked_at is None:
         before = _audit_state(token)
         token.revoked_at = timezone.now()

@@ -6,9 +6,10 @@ import fnmatch
 from typing import Any
 
 from nmtwizard.api import Engine
+from nmtwizard.exceptions import TaskNotFound
 from tasks_api.constants import LIST_SCAN_LIMIT
 
-__all__ = ["pool_summary", "task_list", "task_list_row"]
+__all__ = ["pool_summary", "pool_without_unreadable_tasks", "task_list", "task_list_row"]
 
 _GLOB_CHARS = "*?["
 
@@ -116,3 +117,28 @@ def pool_summary(
     if verbose:
         summary["detail"] = {host["name"]: host for host in description["hosts"]}
     return summary
+
+
+def pool_without_unreadable_tasks(
+    engine: Engine,
+    description: dict[str, Any],
+    entities: frozenset[str],
+    readable: frozenset[str] | None,
+) -> dict[str, Any]:
+    """``description`` with the tasks of entities outside ``readable`` (None: all) left out of
+    its hosts: on a pool shared by several entities, a task id would tell another entity's
+    trainer, language pair and model."""
+    if readable is None or entities <= readable:
+        return description
+
+    def entity_of(task_id: str) -> str | None:
+        try:
+            return engine.get_task(task_id, with_files=False).get("entity")
+        except TaskNotFound:
+            return None
+
+    hosts = [
+        {**host, "tasks": [t for t in host["tasks"] if entity_of(t) in readable]}
+        for host in description["hosts"]
+    ]
+    return {**description, "hosts": hosts}

@@ -368,3 +368,22 @@ def test_unknown_api_paths_answer_a_json_404(path, method):
     response = getattr(Client(enforce_csrf_checks=True), method)(path)
     assert response.status_code == 404
     assert response.json() == {"message": "no such route"}
+
+
+# =============================================================================
+# Malformed filters: a clear 400 naming the parameter (a NUL would be a PostgreSQL error)
+# =============================================================================
+@pytest.mark.parametrize("value", ["A\x00", "AAA", "1A"])
+@pytest.mark.parametrize("resource", ["users", "groups", "roles"])
+def test_a_malformed_entity_filter_is_refused_naming_it(as_, resource, value):
+    response = as_["admin_a"].get(f"{BASE}/{resource}/", {"entity": value})
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"entity": ["expected a 2-letter entity code"]}
+
+
+@pytest.mark.parametrize("value", ["AA\x00TR", "AATRNX"])
+def test_a_malformed_token_owner_filter_is_refused_naming_it(as_, value):
+    response = as_["admin_a"].get("/auth/tokens", {"owner": value})
+
+    assert response.status_code == 400 and "owner" in response.json()["message"]

@@ -77,6 +77,16 @@ def test_wrong_credentials_answer_one_generic_401(api, trainer, username, passwo
     assert response["WWW-Authenticate"] == 'Basic realm="snw"'
 
 
+@pytest.mark.parametrize(("username", "password"), [("AA\x00TRN", "x"), ("AATRN", "pw\x00")])
+def test_a_nul_in_basic_credentials_is_malformed_not_a_server_error(
+    api, trainer, username, password
+):
+    response = api.get("/auth/token", **basic(username, password))
+
+    assert response.status_code == 401
+    assert response.json() == {"message": "Malformed HTTP Basic credentials."}
+
+
 def test_login_without_credentials_asks_for_basic(api):
     response = api.get("/auth/token")
     assert response.status_code == 401

@@ -16,6 +16,7 @@ from accounts import tokens
 from accounts.models import AuditEvent, PersistentToken
 from tests.accounts import auth_urls
 from tests.accounts.auth_helpers import OTHER_TASK_ID, TASK_ID, basic, bearer, login
+from tests.factories import UserFactory
 
 pytest_plugins = ["tests.accounts.conftest_auth"]
 pytestmark = [pytest.mark.urls("tests.accounts.auth_urls"), pytest.mark.django_db]
@@ -393,6 +394,16 @@ def test_another_entitys_admin_cannot_see_or_revoke(api, trainer, other_admin, o
     assert not_found.status_code == 404 and "message" in not_found.json()
     assert api.delete(f"/auth/tokens/{trainers['id']}", **bearer(outsider)).status_code == 404
     assert api.get("/test/whoami", **bearer(trainers["token"])).status_code == 200
+
+
+def test_an_entity_admin_cannot_revoke_a_super_admins_token(api, sa, superadmin):
+    sa_lingadmin = UserFactory(entity=sa, user_code="LNG", roles=["lingadmin"])
+    script = _create(api, superadmin, name="nightly")
+
+    refused = api.delete(f"/auth/tokens/{script['id']}", **bearer(login(api, sa_lingadmin)))
+
+    assert refused.status_code == 403 and "SAADM holds" in refused.json()["message"]
+    assert api.get("/test/whoami", **bearer(script["token"])).status_code == 200
 
 
 def test_super_admin_sees_every_entitys_tokens(api, trainer, other_user, superadmin):

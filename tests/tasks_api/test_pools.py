@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.tasks_api.conftest import fake_pool, write_pools
+from tests.tasks_api.conftest import fake_pool, launch_body, write_pools
 
 
 def test_service_list_shapes(clients, pools, make_task):
@@ -34,6 +34,28 @@ def test_describe_and_check(clients, pools):
     bad = trainer.post("/service/check/aa_pool", [1], format="json")
     assert bad.status_code == 400 and "options" in bad.json()["message"]
     assert trainer.get("/service/describe/nope").status_code == 404
+
+
+def test_a_shared_pool_shows_each_entity_only_the_tasks_it_may_read(clients, pools, engine):
+    from tests.tasks_api.helpers import run_worker_until
+
+    launched = clients["trainer_a"].post("/task/launch/mixed", launch_body(), format="json")
+    task_id = launched.json().split("\t")[1]
+    run_worker_until(engine, "mixed", lambda: engine.get_task(task_id)["status"] == "running")
+
+    def host_tasks(name: str) -> list[str]:
+        described = clients[name].get("/service/describe/mixed").json()
+        listed = clients[name].get("/service/list?verbose=1").json()["mixed"]["detail"]
+        assert sorted(t for h in described["hosts"] for t in h["tasks"]) == sorted(
+            t for h in listed.values() for t in h["tasks"]
+        )
+        return [t for h in described["hosts"] for t in h["tasks"]]
+
+    assert host_tasks("trainer_a") == [task_id]
+    assert host_tasks("superadmin") == [task_id]
+    assert host_tasks("trainer_b") == []  # same pool, but A's task is not theirs to see
+    usage = clients["trainer_b"].get("/service/describe/mixed").json()["usage"]
+    assert usage["gpus"] == 1  # the capacity it takes is still shown
 
 
 def test_configurations_lifecycle(clients, pools):

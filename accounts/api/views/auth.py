@@ -22,6 +22,7 @@ from accounts.api.serializers import (
     TokenRequestSerializer,
     TokenResponseSerializer,
 )
+from accounts.api.views.base import TRAINER_ID_RE
 from accounts.authentication import PasswordBasicAuthentication, ServiceUnavailable
 
 __all__ = ["LogoutView", "PersistentTokenViewSet", "TokenView"]
@@ -123,6 +124,8 @@ class PersistentTokenViewSet(
         qs = tokens.persistent_token_list(actor=self.request.user)
         owner = self.request.query_params.get("owner")
         if owner:
+            if not TRAINER_ID_RE.fullmatch(owner):
+                raise ValidationError({"owner": ["expected a trainer id (5 letters)"]})
             qs = qs.filter(owner__trainer_id=owner)
         return qs.order_by("-created_at", "-id")
 
@@ -131,9 +134,19 @@ class PersistentTokenViewSet(
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("owner", str, description="Only the tokens of this trainer id.")
+            OpenApiParameter(
+                "owner",
+                str,
+                description="Only the tokens of this trainer id.",
+                pattern="^[A-Za-z]{5}$",
+            )
         ],
-        responses={200: PersistentTokenSerializer(many=True), 401: _UNAUTHORIZED, 403: _FORBIDDEN},
+        responses={
+            200: PersistentTokenSerializer(many=True),
+            400: OpenApiResponse(MessageSerializer, description="Malformed `owner`."),
+            401: _UNAUTHORIZED,
+            403: _FORBIDDEN,
+        },
     )
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)

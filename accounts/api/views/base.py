@@ -1,6 +1,8 @@
-"""The base of the accounts resource viewsets: policy-scoped reads, 404/403 disclosure, domain
-errors as API errors, and set-valued updates expressed as service calls."""
+"""The base of the accounts resource viewsets: policy-scoped reads, 404/403 disclosure, and
+set-valued updates expressed as service calls (domain errors become API errors in
+``accounts.api.exceptions``)."""
 
+import re
 from collections.abc import Callable
 
 from django.db import transaction
@@ -18,15 +20,22 @@ from accounts.api.serializers import MessageSerializer
 from accounts.constants import Action
 
 __all__ = [
+    "ENTITY_CODE_RE",
     "ENTITY_FILTER",
     "ERRORS",
+    "TRAINER_ID_RE",
     "NamedResourceViewSet",
     "ScopedViewSet",
     "errors",
     "named_resource_schema",
 ]
 
-ENTITY_FILTER = OpenApiParameter("entity", str, description="Only the rows of this entity code.")
+# Shapes of the query filters, checked before they reach SQL (where e.g. a NUL is an error).
+ENTITY_CODE_RE = re.compile(r"[A-Za-z]{2}")
+TRAINER_ID_RE = re.compile(r"[A-Za-z]{5}")
+ENTITY_FILTER = OpenApiParameter(
+    "entity", str, description="Only the rows of this entity code.", pattern="^[A-Za-z]{2}$"
+)
 
 
 def _error(description: str) -> OpenApiResponse:
@@ -59,6 +68,8 @@ class ScopedViewSet(viewsets.GenericViewSet):
         qs = self.scope(self.request.user, Action.VIEW)
         entity = self.request.query_params.get("entity")
         if entity and self.action == "list":
+            if not ENTITY_CODE_RE.fullmatch(entity):
+                raise exceptions.ValidationError({"entity": ["expected a 2-letter entity code"]})
             qs = qs.filter(**{self.entity_filter: entity.upper()})
         return qs
 
@@ -131,7 +142,7 @@ def named_resource_schema(output, create, update, kind: str, relations: str):
     """The OpenAPI description of a :class:`NamedResourceViewSet`."""
     return extend_schema_view(
         list=extend_schema(
-            parameters=[ENTITY_FILTER], responses={200: output(many=True), **errors(401, 403)}
+            parameters=[ENTITY_FILTER], responses={200: output(many=True), **errors(400, 401, 403)}
         ),
         retrieve=extend_schema(responses={200: output, **errors(401, 403, 404)}),
         create=extend_schema(request=create, responses={201: output, **errors(400, 401, 403)}),

@@ -11,13 +11,16 @@ from accounts.api.serializers import (
     EntitySerializer,
     EntityUpdateSerializer,
 )
-from accounts.api.views.base import ScopedViewSet, errors
+from accounts.api.views.base import ENTITY_FILTER, ScopedViewSet, errors
 
 __all__ = ["EntityViewSet"]
 
 
 @extend_schema_view(
-    list=extend_schema(responses={200: EntitySerializer(many=True), **errors(401, 403)}),
+    list=extend_schema(
+        parameters=[ENTITY_FILTER],
+        responses={200: EntitySerializer(many=True), **errors(400, 401, 403)},
+    ),
     retrieve=extend_schema(responses={200: EntitySerializer, **errors(401, 403, 404)}),
 )
 @extend_schema(tags=["accounts"])

@@ -15,7 +15,7 @@ __all__ = ["ShareViewSet"]
 @extend_schema_view(
     list=extend_schema(
         parameters=[ENTITY_FILTER],
-        responses={200: ShareSerializer(many=True), **errors(401, 403)},
+        responses={200: ShareSerializer(many=True), **errors(400, 401, 403)},
     ),
     retrieve=extend_schema(responses={200: ShareSerializer, **errors(401, 403, 404)}),
 )

@@ -83,8 +83,13 @@ class PoolViewSet(EngineViewSet):
         query.is_valid(raise_exception=True)
         engine = self.engine
         result = {}
+        readable = scoping.task_read_scope(request.user)
         for description in scoping.visible_pools(request.user, engine, engine.list_pools()):
             entities = scoping.pool_entities(engine, description["name"])
+            if query.validated_data["verbose"]:
+                description = selectors.pool_without_unreadable_tasks(
+                    engine, description, entities, readable
+                )
             summary = selectors.pool_summary(
                 description,
                 entities,
@@ -103,7 +108,13 @@ class PoolViewSet(EngineViewSet):
     )
     def describe(self, request, pool: str):
         entities = self._pool(pool)
-        description = {**self.engine.describe_pool(pool), "entities": sorted(entities)}
+        description = selectors.pool_without_unreadable_tasks(
+            self.engine,
+            self.engine.describe_pool(pool),
+            entities,
+            scoping.task_read_scope(request.user),
+        )
+        description["entities"] = sorted(entities)
         return Response(PoolDescriptionSerializer(description).data)
 
     def _check(self, request, pool: str):
