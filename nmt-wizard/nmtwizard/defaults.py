@@ -5,6 +5,7 @@ __all__ = [
     "CHECK_DELAY",
     "CHECK_DELAY_NOTIFYING",
     "HOST_THREADS",
+    "LAUNCH_RETRY",
     "LEASE_TTL",
     "MAX_FILES_PER_TASK",
     "MAX_FILE_SIZE",
@@ -26,6 +27,10 @@ LEASE_TTL = 3.0
 
 TICK = 0.05
 """Seconds between two iterations of the worker loop."""
+
+LAUNCH_RETRY = 2 * LEASE_TTL
+"""Seconds after an allocation (or a launch attempt) before the launch is tried again when the
+task is still ``allocated``; service launches are idempotent, so a retry never starts it twice."""
 
 MAX_LOG_SIZE = 4 * 1024 * 1024
 """Bytes kept of a task log; appends past it are cut and a truncation marker is written once."""

@@ -16,7 +16,7 @@ scripts of :mod:`nmtwizard.store`, so no other module spells a key.
 | ``active:{pool}`` | zset | tasks of the pool that are not stopped |
 | ``queue:{pool}`` | zset | queued tasks; score = -priority * 1e10 + sequence |
 | ``seq:{pool}`` | string | counter giving the FIFO sequence |
-| ``timers:{pool}`` | zset | ``kind|id`` scored by due time (beat, check, work, ttl) |
+| ``timers:{pool}`` | zset | ``kind|id`` scored by due time (beat, launch, check, work, ttl) |
 | ``gpus:{pool}:{host}`` / ``cpus:{pool}:{host}`` | hash | slot id -> task id |
 | ``reserved:{pool}`` | hash | host -> id of the task the host is held for |
 | ``disabled:{pool}`` | hash | host -> reason given by an administrator |

@@ -158,9 +158,11 @@ class Scheduler:
         pool: str,
         window: int = defaults.QUEUE_WINDOW,
         backfill: int = defaults.BACKFILL_WINDOW,
+        launch_retry: float = defaults.LAUNCH_RETRY,
     ):
         self.store = store
         self.backfill = backfill
+        self.launch_retry = launch_retry
         self.pool = pool
         self.window = window
         self._requests: dict[str, Request] = {}  # requirements never change once queued
@@ -182,14 +184,29 @@ class Scheduler:
         return [self._requests[t] for t in task_ids if t in self._requests]
 
     def _queued_requests(self):
-        """Requests in queue order, read in chunks so a pass only reads what it examines."""
+        """Requests in queue order, read in chunks so a pass only reads what it examines.
+
+        Each chunk starts after the score of the last task read, not at a position: the pass
+        removes the tasks it allocates from the queue, which would shift positions and skip
+        tasks. Queue scores are unique in a pool (they end with a sequence number)."""
         chunk = 256
-        for start in range(0, self.window, chunk):
-            ids = self.store.redis.zrange(
-                self.store.keys.queue(self.pool), start, min(start + chunk, self.window) - 1
+        after = "-inf"
+        read = 0
+        while read < self.window:
+            pairs = self.store.redis.zrangebyscore(
+                self.store.keys.queue(self.pool),
+                after,
+                "+inf",
+                start=0,
+                num=min(chunk, self.window - read),
+                withscores=True,
             )
-            yield from self._load_requests(ids)
-            if len(ids) < chunk:
+            if not pairs:
+                return
+            read += len(pairs)
+            after = f"({pairs[-1][1]!r}"
+            yield from self._load_requests([task_id for task_id, _score in pairs])
+            if len(pairs) < chunk:
                 return
 
     def run_pass(self, hosts: list[HostSpec], fence: str) -> list[Allocation]:
@@ -226,6 +243,7 @@ class Scheduler:
                 list(allocation.gpus),
                 list(allocation.cpus),
                 fence,
+                self.launch_retry,
             )
             if result == 1:
                 done.append(allocation)

@@ -88,7 +88,8 @@ local function stop_task(id, message, now)
     release_slots(tid)
     redis.call('ZREM', K.queue(pool), tid)
     redis.call('ZREM', K.active(pool), tid)
-    redis.call('ZREM', K.timers(pool), 'beat|' .. tid, 'check|' .. tid, 'work|' .. tid)
+    redis.call('ZREM', K.timers(pool), 'beat|' .. tid, 'check|' .. tid, 'work|' .. tid,
+               'launch|' .. tid)
     local ttl = ttl_for(tid, pool)
     if ttl then redis.call('ZADD', K.timers(pool), now + ttl, 'ttl|' .. tid) end
     table.insert(stopped, tid)
@@ -108,6 +109,6 @@ end
 local function to_terminating(id, pool, message, now)
   set_status(id, 'terminating', now)
   redis.call('HSET', K.task(id), 'message', message)
-  redis.call('ZREM', K.timers(pool), 'beat|' .. id, 'check|' .. id)
+  redis.call('ZREM', K.timers(pool), 'beat|' .. id, 'check|' .. id, 'launch|' .. id)
   redis.call('ZADD', K.timers(pool), now, 'work|' .. id)
 end

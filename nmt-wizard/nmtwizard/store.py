@@ -73,6 +73,7 @@ _PRELUDE = (
 _SCRIPTS = {
     "allocate": """
 local id, pool, host, now, token = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[7]), ARGV[8]
+local launch_due = ARGV[9]
 if not fenced(pool, token) then return fail('LEASE_LOST', pool) end
 if redis.call('HGET', K.task(id), 'status') ~= 'queued' then return 0 end
 local gpus, cpus = cjson.decode(ARGV[5]), cjson.decode(ARGV[6])
@@ -91,6 +92,7 @@ set_status(id, 'allocated', now)
 redis.call('HSET', K.task(id), 'alloc_host', host, 'alloc_gpus', ARGV[5], 'alloc_cpus', ARGV[6])
 redis.call('HDEL', K.task(id), 'reserved_host')
 redis.call('ZREM', K.queue(pool), id)
+redis.call('ZADD', K.timers(pool), launch_due, 'launch|' .. id)
 return 1
 """,
     "reserve": """
@@ -126,6 +128,7 @@ if status == 'allocated' then
   redis.call('HSET', K.task(id), 'job', ARGV[4])
   redis.call('HDEL', K.task(id), 'status_fail')
   redis.call('ZADD', K.timers(pool), check_due, 'check|' .. id)
+  redis.call('ZREM', K.timers(pool), 'launch|' .. id)
 elseif status == 'terminating' then
   redis.call('HSET', K.task(id), 'job', ARGV[4])
   redis.call('ZADD', K.timers(pool), now, 'work|' .. id)
@@ -139,6 +142,7 @@ local status = redis.call('HGET', K.task(id), 'status')
 if status == 'allocated' then
   release_slots(id)
   enqueue(id, now)
+  redis.call('ZREM', K.timers(pool), 'launch|' .. id)
   return 'queued'
 end
 return status or ''
@@ -197,7 +201,8 @@ redis.call('ZREM', K.idx_user(f[4]), id)
 redis.call('ZREM', K.idx_pool(f[2]), id)
 redis.call('ZREM', K.idx_status('stopped'), id)
 redis.call('ZREM', K.ids(), id)
-redis.call('ZREM', K.timers(f[2]), 'ttl|' .. id, 'beat|' .. id, 'check|' .. id, 'work|' .. id)
+redis.call('ZREM', K.timers(f[2]), 'ttl|' .. id, 'beat|' .. id, 'check|' .. id, 'work|' .. id,
+           'launch|' .. id)
 if f[5] and f[5] ~= '' then redis.call('SREM', K.children(f[5]), id) end
 return 1
 """,
@@ -247,6 +252,14 @@ local id, pool, token = ARGV[2], ARGV[3], ARGV[4]
 if not fenced(pool, token) then return fail('LEASE_LOST', pool) end
 if redis.call('HGET', K.task(id), 'status') ~= 'running' then return 0 end
 return redis.call('HINCRBY', K.task(id), 'status_fail', 1)
+""",
+    "status_ok": """
+local id, pool, token, check_due = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+if not fenced(pool, token) then return fail('LEASE_LOST', pool) end
+if redis.call('HGET', K.task(id), 'status') ~= 'running' then return 0 end
+redis.call('HDEL', K.task(id), 'status_fail')
+redis.call('ZADD', K.timers(pool), check_due, 'check|' .. id)
+return 1
 """,
 }
 
@@ -523,11 +536,31 @@ class TaskStore:
     # ------------------------------------------------------------------------ transitions
 
     def allocate(
-        self, task_id: str, pool: str, host: str, gpus: list[str], cpus: list[str], fence: str
+        self,
+        task_id: str,
+        pool: str,
+        host: str,
+        gpus: list[str],
+        cpus: list[str],
+        fence: str,
+        launch_retry: float = defaults.LAUNCH_RETRY,
     ) -> int:
-        """1 allocated; 0 no longer queued; -1 a slot is taken; -2 host held for another task."""
+        """1 allocated; 0 no longer queued; -1 a slot is taken; -2 host held for another task.
+
+        The ``launch`` timer is armed with the allocation (due after ``launch_retry``), so a
+        launch that never reaches ``set_running`` is retried instead of leaving the task
+        ``allocated`` for good."""
+        now = time.time()
         return self._run(
-            "allocate", task_id, pool, host, json.dumps(gpus), json.dumps(cpus), time.time(), fence
+            "allocate",
+            task_id,
+            pool,
+            host,
+            json.dumps(gpus),
+            json.dumps(cpus),
+            now,
+            fence,
+            now + launch_retry,
         )
 
     def reserve(self, task_id: str, pool: str, host: str, fence: str) -> bool:
@@ -563,6 +596,11 @@ class TaskStore:
 
     def count_status_failure(self, task_id: str, pool: str, fence: str) -> int:
         return int(self._run("status_fail", task_id, pool, fence))
+
+    def status_ok(self, task_id: str, pool: str, check_delay: float, fence: str) -> bool:
+        """A successful poll: the failures counted are consecutive ones, so reset them, and
+        schedule the next poll. False when the task is no longer running."""
+        return bool(self._run("status_ok", task_id, pool, fence, time.time() + check_delay))
 
     def beat(self, task_id: str, duration: float = 0, container_id: str | None = None) -> str:
         return self._run("beat", task_id, float(duration), container_id or "", time.time())

@@ -6,11 +6,14 @@ lets one act at a time and every scheduling write is fenced by its token.
 
 Each tick the leader:
 
-1. renews the lease (on gaining it, recovers: re-launches ``allocated`` tasks, whose launch is
-   idempotent, and makes sure running/terminating tasks have timers);
-2. applies pool commands (restart, stop) and configuration selections;
-3. sweeps due timers from ``timers:<pool>``: ``beat`` (expired beat -> ``expired``), ``check``
-   (poll a running task), ``work`` (terminate a terminating task), ``ttl`` (clean a stopped task);
+1. renews the lease;
+2. applies pool commands (restart, stop) and configuration selections; on gaining the lease it
+   then recovers, with the selected configuration loaded: it makes sure allocated, running and
+   terminating tasks have timers (``launch`` fires at once: the launch is idempotent);
+3. sweeps due timers from ``timers:<pool>``: ``beat`` (expired beat -> ``expired``), ``launch``
+   (launch an allocated task; armed with the allocation, so a launch that failed half-way is
+   retried), ``check`` (poll a running task), ``work`` (terminate a terminating task), ``ttl``
+   (clean a stopped task);
 4. every ``refresh_counter`` ticks, runs a scheduling pass.
 
 Service calls (launch, status, terminate) run in a small thread pool per host, so a slow host
@@ -97,7 +100,7 @@ class Worker:
         # worker, the timer fires again once a successor holds the lease.
         self.retry_delay = 2 * lease_ttl
         self.library = ConfigLibrary(store.redis, self.keys)
-        self.scheduler = Scheduler(store, pool)
+        self.scheduler = Scheduler(store, pool, launch_retry=self.retry_delay)
         self.config: PoolConfig | None = None
         self.service: Service | None = None
         self.config_version = -1
@@ -180,8 +183,10 @@ class Worker:
             log.warning("pool %s: Redis unreachable", self.pool)
             return
         fence = self.lease.token
-        was_leader = fence == previous  # a new token means a new term: recover first
+        was_leader = fence == previous  # a new token means a new term: recover
         try:
+            if self._apply_commands():
+                return
             if not was_leader:
                 log.info(
                     "pool %s: worker %s holds the lease (epoch %s)",
@@ -189,9 +194,7 @@ class Worker:
                     self.worker_id,
                     self.lease.epoch,
                 )
-                self._recover(fence)
-            if self._apply_commands():
-                return
+                self._recover()
             self._sweep_timers(fence)
             if not was_leader or time.monotonic() - self._last_pass >= self.schedule_interval:
                 self._last_pass = time.monotonic()
@@ -208,12 +211,14 @@ class Worker:
 
     # ------------------------------------------------------------------ recovery and commands
 
-    def _recover(self, fence: str) -> None:
+    def _recover(self) -> None:
+        """Arm the timers of the pool's tasks; run after the selected configuration is loaded,
+        so a task allocated on a host the previous leader had just added is launched there."""
         now = time.time()
         for task in self.store.get_many(self.store.active_tasks(self.pool), ["status"]):
             task_id, status = task["task_id"], task.get("status")
             if status == TaskStatus.ALLOCATED:
-                self._submit_launch(task_id, fence)
+                self.store.set_timer(self.pool, "launch", task_id, now)
             elif status == TaskStatus.RUNNING:
                 self.store.redis.zadd(
                     self.keys.timers(self.pool), {f"check|{task_id}": now}, nx=True
@@ -259,6 +264,7 @@ class Worker:
 
     def _sweep_timers(self, fence: str) -> None:
         now = time.time()
+        calls = {"launch": self._launch, "check": self._check, "work": self._terminate}
         for kind, task_id in self.store.due_timers(self.pool, now):
             if kind == "beat":
                 _status, stopped = self.store.terminate(
@@ -269,15 +275,13 @@ class Worker:
             elif kind == "ttl":
                 self.store.cleanup(task_id)
                 self.store.clear_timer(self.pool, "ttl", task_id)
-            elif kind in ("check", "work"):
+            elif kind in calls:
                 if self._busy(task_id):
                     continue
-                # Pushed back before dispatch; if this worker dies the timer fires again.
+                # Pushed back before dispatch; if the call fails or this worker dies, the timer
+                # fires again.
                 self.store.set_timer(self.pool, kind, task_id, now + self.retry_delay)
-                if kind == "check":
-                    self._submit(task_id, self._check, task_id, fence)
-                else:
-                    self._submit(task_id, self._terminate, task_id, fence)
+                self._submit(task_id, calls[kind], task_id, fence)
             else:
                 self.store.clear_timer(self.pool, kind, task_id)
 
@@ -323,6 +327,7 @@ class Worker:
     def _launch(self, task_id: str, fence: str) -> None:
         task = self.store.get(task_id, with_hidden=True)
         if task["status"] != TaskStatus.ALLOCATED:
+            self.store.clear_timer(self.pool, "launch", task_id)
             return
         content = task.get("content") or {}
         docker = content.get("docker", {})
@@ -373,7 +378,7 @@ class Worker:
                 self.store.set_timer(self.pool, "check", task_id, time.time() + self._delay())
             return
         if result.state is JobState.RUNNING:
-            self.store.set_timer(self.pool, "check", task_id, time.time() + self._delay())
+            self.store.status_ok(task_id, self.pool, self._delay(), fence)
             return
         self.store.terminate(task_id, _END_MESSAGES[result.state], fence=fence, only_if="running")
 

@@ -56,15 +56,17 @@ def test_large_task_is_not_starved_by_small_ones(engine, make_worker, launch, tm
     worker = make_worker(directory=directory, check_delay=0.02)
     first = [launch(options={"fake": {"duration": d}})[0] for d in (0.2, 60, 60, 60)]
     run_until(worker, lambda: all(status(engine, t) == "running" for t in first))
+    freed = engine.get_task(first[0])["alloc_host"]
     (big,) = launch(ngpus=2, options={"fake": {"duration": 60}})
     smalls = [launch(options={"fake": {"duration": 60}})[0] for _ in range(3)]
-    # The short task ends and frees one GPU; the big task holds that host and waits.
+    # The short task ends and frees one GPU; the big task holds that host and waits. (It may
+    # hold the other host first, while both are full: wait for the move.)
     run_until(worker, lambda: status(engine, first[0]) == "stopped")
     run_until(
         worker,
-        lambda: (
-            engine.describe_pool("pool")["hosts"][0]["reserved_for"] == big
-            or engine.describe_pool("pool")["hosts"][1]["reserved_for"] == big
+        lambda: any(
+            h["name"] == freed and h["reserved_for"] == big
+            for h in engine.describe_pool("pool")["hosts"]
         ),
     )
     for _ in range(20):
@@ -156,3 +158,20 @@ def test_two_workers_share_a_pool_without_double_launch(engine, make_worker, lau
                     or y["start"] + y["duration"] <= x["start"]
                 )
     assert not engine.redis.keys("snw:gpus:*") and not engine.redis.keys("snw:cpus:*")
+
+
+def test_a_pass_skips_no_queued_task_while_allocations_shrink_the_queue(
+    engine, make_worker, launch, tmp_path
+):
+    """The queue is read in chunks while the pass removes what it allocates: the second chunk
+    must start after the first, not at a position the removals shifted past waiting tasks."""
+    make_worker(directory=write_config(tmp_path / "q", fake_pool(hosts={"h1": ([], 300)})))
+    first = [launch(ngpus=0, ncpus=1, priority=10)[0] for _ in range(256)]
+    second = [launch(ngpus=0, ncpus=1, priority=5)[0] for _ in range(256)]
+    (low,) = launch(ngpus=0, ncpus=40, priority=0)
+    lease = PoolLease(engine.redis, engine.keys, "pool", "w1", ttl=30)
+    assert lease.try_acquire()
+    hosts = [HostSpec("h1", (), tuple(str(i) for i in range(300)))]
+    allocated = {a.task_id for a in Scheduler(engine.store, "pool").run_pass(hosts, lease.token)}
+    assert allocated == set(first) | set(second[:44])
+    assert status(engine, low) == "queued"

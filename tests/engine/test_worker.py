@@ -1,13 +1,16 @@
 """Worker: lifecycle and end messages, chains, priority, beats, terminate during launch,
-quarantine, enable/disable, config select while tasks run, ttl_policy cleanup, commands."""
+quarantine, consecutive status failures, launch retry, enable/disable, config select while tasks
+run, takeover with a new configuration, ttl_policy cleanup, commands."""
 
 import json
 import time
 
 import pytest
+import redis
 
 from nmtwizard import hooks
-from nmtwizard.defaults import STOP_EXIT_CODE
+from nmtwizard.defaults import MAX_STATUS_FAILURES, STOP_EXIT_CODE
+from nmtwizard.exceptions import InfrastructureError
 
 from .conftest import fake_pool, run_until, status, write_config
 
@@ -187,6 +190,51 @@ def test_lost_host_ends_task_with_lost_connection(engine, make_worker, launch, t
     assert task["message"] == "lost_connection" and task["status_fail"] == 5
 
 
+def test_status_failures_must_be_consecutive_to_lose_a_task(engine, make_worker, launch):
+    """A healthy task whose host misses every other poll runs to completion."""
+    worker = make_worker(check_delay=0.01)
+    (task_id,) = launch(options={"fake": {"duration": 0.6}})
+    run_until(worker, lambda: status(engine, task_id) == "running")
+    polls = {"n": 0, "failed": 0}
+    real_status = worker.service.status
+
+    def every_other_poll_fails(task_id, host, job):
+        polls["n"] += 1
+        if polls["n"] % 2:
+            polls["failed"] += 1
+            raise InfrastructureError("transient hiccup")
+        return real_status(task_id, host, job)
+
+    worker.service.status = every_other_poll_fails
+    run_until(worker, stopped(engine, task_id))
+    assert polls["failed"] > MAX_STATUS_FAILURES
+    assert engine.get_task(task_id)["message"] == "completed"
+
+
+def test_launch_interrupted_before_set_running_is_retried_once(engine, make_worker, launch):
+    """A Redis error after the service started the job leaves the task allocated only until
+    the launch timer fires; the retry finds the started job instead of starting another."""
+    worker = make_worker(lease_ttl=0.1)
+    real_set_running = engine.store.set_running
+    calls = {"n": 0}
+
+    def first_call_fails(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise redis.ConnectionError("connection reset")
+        return real_set_running(*args, **kwargs)
+
+    engine.store.set_running = first_call_fails
+    (task_id,) = launch(options={"fake": {"duration": 60}})
+    run_until(worker, lambda: calls["n"] == 1)
+    assert status(engine, task_id) == "allocated"
+    run_until(worker, lambda: status(engine, task_id) == "running", timeout=3)
+    assert engine.redis.hget(engine.keys.fake_starts("pool"), task_id) == "1"
+    assert engine.get_task(task_id)["job"]["host"] == engine.get_task(task_id)["alloc_host"]
+    timers = engine.redis.zrange(engine.keys.timers("pool"), 0, -1)
+    assert f"launch|{task_id}" not in timers and f"check|{task_id}" in timers
+
+
 def test_disable_and_enable_host(engine, make_worker, launch):
     worker = make_worker()
     engine.disable_host("pool", "h1", "maintenance")
@@ -223,6 +271,28 @@ def test_config_select_while_tasks_run(engine, make_worker, launch):
     run_until(worker, stopped(engine, *running, *queued), timeout=8)
     assert all(engine.get_task(t)["message"] == "completed" for t in running + queued)
     assert engine.describe_pool("pool")["capacity"] == {"gpus": 8, "cpus": 16}
+
+
+def test_takeover_launches_with_the_selected_configuration(engine, make_worker, launch):
+    """A standby that takes the lease loads the configuration selected meanwhile before it
+    launches the tasks the previous leader allocated (here on a host only that one has)."""
+    leader = make_worker(lease_ttl=0.2)
+    standby = make_worker(lease_ttl=0.2)  # started with the base configuration (h1, h2)
+    run_until(leader, lambda: leader.lease.held)
+    engine.add_pool_config(
+        "pool", "bigger", fake_pool(hosts={"h1": ([0, 1], 4), "h2": ([0, 1], 4), "h3": ([0], 4)})
+    )
+    engine.select_pool_config("pool", "bigger")
+    leader.run_once()
+    ids = [launch(options={"server": host})[0] for host in ("h1", "h2", "h3")]
+    # The leader allocates, then dies before launching anything.
+    allocated = leader.scheduler.run_pass(leader.config.hosts, leader.lease.token)
+    assert {a.host for a in allocated} == {"h1", "h2", "h3"}
+    leader.lease.token = None
+    time.sleep(0.25)
+    run_until(standby, lambda: all(status(engine, t) == "running" for t in ids))
+    assert not engine.redis.hgetall(engine.keys.quarantine("pool"))
+    assert engine.get_task(ids[2])["alloc_host"] == "h3"
 
 
 def test_ttl_policy_removes_task_log_files_and_index_entries(engine, make_worker, launch, tmp_path):
