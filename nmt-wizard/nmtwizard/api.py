@@ -173,6 +173,16 @@ class Engine:
                 raise CapacityError(f"file {file_name} exceeds {defaults.MAX_FILE_SIZE} bytes")
         if len(files) > defaults.MAX_FILES_PER_TASK:
             raise CapacityError(f"at most {defaults.MAX_FILES_PER_TASK} files per task")
+        total = sum(len(data) for data in files.values())
+        if total > defaults.MAX_TASK_FILES_BYTES:
+            raise CapacityError(
+                f"files total {total} bytes; a task holds at most {defaults.MAX_TASK_FILES_BYTES}"
+            )
+        if total * iterations > defaults.MAX_LAUNCH_FILES_BYTES:
+            raise CapacityError(
+                f"{iterations} iterations would store {total * iterations} bytes of files (each "
+                f"task keeps a copy); a launch stores at most {defaults.MAX_LAUNCH_FILES_BYTES}"
+            )
 
         parent_parts = None
         if parent:

@@ -9,9 +9,11 @@ __all__ = [
     "LEASE_TTL",
     "MAX_FILES_PER_TASK",
     "MAX_FILE_SIZE",
+    "MAX_LAUNCH_FILES_BYTES",
     "MAX_LOG_SIZE",
     "MAX_PRIORITY",
     "MAX_STATUS_FAILURES",
+    "MAX_TASK_FILES_BYTES",
     "NAMESPACE",
     "QUEUE_WINDOW",
     "STOP_EXIT_CODE",
@@ -40,6 +42,13 @@ MAX_FILE_SIZE = 16 * 1024 * 1024
 
 MAX_FILES_PER_TASK = 200
 """Number of files a task may hold."""
+
+MAX_TASK_FILES_BYTES = 64 * 1024 * 1024
+"""Bytes a task's files may total (launch files and files posted back): they live in Redis."""
+
+MAX_LAUNCH_FILES_BYTES = 256 * 1024 * 1024
+"""Bytes of files one launch may write: each task of a chain holds its own copy of the launch
+files, so this bounds files times iterations (one request must not fill Redis)."""
 
 MAX_PRIORITY = 99_999
 """Largest absolute task priority (keeps the queue score exact in a double)."""

@@ -217,10 +217,16 @@ if #data <= room then return redis.call('APPEND', K.log(id), data) end
 return redis.call('APPEND', K.log(id), string.sub(data, 1, room) .. marker)
 """,
     "put_file": """
-local id, name, data, max_files = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local id, name, data = ARGV[2], ARGV[3], ARGV[4]
+local max_files, max_bytes = tonumber(ARGV[5]), tonumber(ARGV[6])
 if redis.call('EXISTS', K.task(id)) == 0 then return fail('TASK_NOT_FOUND', id) end
 if redis.call('HEXISTS', K.files(id), name) == 0 and redis.call('HLEN', K.files(id)) >= max_files
 then return fail('TOO_MANY_FILES', id) end
+local total = #data - redis.call('HSTRLEN', K.files(id), name)
+for _, other in ipairs(redis.call('HKEYS', K.files(id))) do
+  total = total + redis.call('HSTRLEN', K.files(id), other)
+end
+if total > max_bytes then return fail('FILES_TOO_LARGE', id) end
 redis.call('HSET', K.files(id), name, data)
 return 1
 """,
@@ -269,6 +275,7 @@ _ERRORS = {
     "TASK_NOT_STOPPED": TaskNotStopped,
     "INVALID_TRANSITION": InvalidTransition,
     "TOO_MANY_FILES": CapacityError,
+    "FILES_TOO_LARGE": CapacityError,
 }
 
 
@@ -687,11 +694,12 @@ class TaskStore:
         *,
         max_size: int = defaults.MAX_FILE_SIZE,
         max_files: int = defaults.MAX_FILES_PER_TASK,
+        max_total: int = defaults.MAX_TASK_FILES_BYTES,
     ) -> None:
         check_file_name(name)
         if len(data) > max_size:
             raise CapacityError(f"file {name} is {len(data)} bytes; the limit is {max_size}")
-        self._run("put_file", task_id, name, data, max_files)
+        self._run("put_file", task_id, name, data, max_files, max_total)
 
     def get_file(self, task_id: str, name: str) -> bytes:
         check_file_name(name)

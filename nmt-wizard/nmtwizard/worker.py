@@ -105,6 +105,7 @@ class Worker:
         self.service: Service | None = None
         self.config_version = -1
         self.exit_code: int | None = None
+        self._started_at = float("inf")  # set by start(); a stop before it does not concern us
         self._last_pass = 0.0
         self._executors: dict[str, ThreadPoolExecutor] = {}
         self._in_flight: set[str] = set()
@@ -121,6 +122,7 @@ class Worker:
         elif not self.store.redis.sismember(self.keys.pools(), self.pool):
             raise ConfigError(f"pool {self.pool!r}: no config_dir and no configuration in Redis")
         self._load_selected()
+        self._started_at = time.time()
         self._heartbeat(force=True)
         log.info(
             "worker %s ready for pool %s (%d hosts)",
@@ -229,9 +231,23 @@ class Worker:
     def _apply_commands(self) -> bool:
         """Handle restart/stop commands and config selections; True when the worker stops."""
         state = self.store.redis.hmget(
-            self.keys.pool(self.pool), "command", "command_state", "config_version"
+            self.keys.pool(self.pool),
+            "command",
+            "command_state",
+            "config_version",
+            "command_done_time",
         )
-        command, command_state, version = state
+        command, command_state, version, done_time = state
+        if (
+            command == "stop"
+            and command_state == "done"
+            and float(done_time or 0) > self._started_at
+        ):
+            # The previous leader stopped the pool after this standby started: stop as well,
+            # or the pool would go on scheduling under a "stopped" state.
+            log.info("pool %s: stopped while worker %s stood by", self.pool, self.worker_id)
+            self.request_exit(defaults.STOP_EXIT_CODE)
+            return True
         if version is not None and int(version) != self.config_version:
             try:
                 self._load_selected()

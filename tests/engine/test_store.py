@@ -3,6 +3,7 @@
 import pytest
 import redis
 
+from nmtwizard import defaults
 from nmtwizard.exceptions import (
     CapacityError,
     FileNotFoundInTask,
@@ -98,6 +99,32 @@ def test_files_round_trip_binary_and_caps(synced, launch):
     with pytest.raises(CapacityError):
         synced.store.put_file(task_id, "big", b"x" * 11, max_size=10)
     assert check_file_name("a/b.c") == "a/b.c"
+
+
+def test_a_tasks_files_are_capped_in_total_bytes(synced, launch):
+    (task_id,) = launch(files={"a": b"x" * 6})
+    store = synced.store
+
+    store.put_file(task_id, "b", b"y" * 4, max_total=10)  # 6 + 4: at the cap
+    store.put_file(task_id, "b", b"z" * 4, max_total=10)  # replacing counts the new size only
+    with pytest.raises(CapacityError, match="FILES_TOO_LARGE"):
+        store.put_file(task_id, "c", b"!", max_total=10)
+
+    assert synced.list_files(task_id) == {"a": 6, "b": 4}
+    assert synced.get_file(task_id, "b") == b"z" * 4
+
+
+def test_a_launch_cannot_store_unbounded_files(synced, launch, monkeypatch):
+    monkeypatch.setattr(defaults, "MAX_TASK_FILES_BYTES", 100)
+    monkeypatch.setattr(defaults, "MAX_LAUNCH_FILES_BYTES", 250)
+
+    with pytest.raises(CapacityError, match="a task holds at most 100"):
+        launch(files={"a": b"x" * 60, "b": b"x" * 41})
+    with pytest.raises(CapacityError, match="3 iterations would store 300 bytes"):
+        launch(files={"a": b"x" * 100}, iterations=3)
+
+    assert synced.list_tasks() == []  # nothing half-created
+    assert len(launch(files={"a": b"x" * 100}, iterations=2)) == 2
 
 
 def test_stats_and_delete_only_when_stopped(synced, launch):

@@ -324,6 +324,25 @@ def test_restart_and_stop_commands(engine, make_worker, launch):
     assert status(engine, task_id) in ("queued", "allocated", "running")  # nothing lost
 
 
+def test_stop_also_stops_the_standby_workers(engine, make_worker, launch):
+    leader = make_worker(lease_ttl=0.2)
+    standby = make_worker(lease_ttl=0.2)
+    run_until(leader, lambda: leader.lease.held)
+    engine.stop_pool("pool")
+    run_until(leader, lambda: leader.exit_code is not None)
+    leader.lease.release()
+    (task_id,) = launch()
+
+    run_until(standby, lambda: standby.exit_code is not None)
+
+    assert standby.exit_code == STOP_EXIT_CODE
+    assert status(engine, task_id) == "queued"  # nothing scheduled on a stopped pool
+    # A worker started after the stop runs the pool again.
+    fresh = make_worker(lease_ttl=0.2)
+    run_until(fresh, lambda: status(engine, task_id) == "running")
+    assert fresh.exit_code is None and engine.describe_pool("pool")["state"] == "running"
+
+
 def test_token_hooks_mint_on_launch_and_revoke_on_stop(engine, make_worker, launch):
     minted, revoked = [], []
     previous = dict(hooks._hooks)
