@@ -31,7 +31,7 @@ from accounts.models import (
     User,
     UserRole,
 )
-from accounts.tokens import persistent_tokens_revoke_for_user
+from accounts.tokens import persistent_tokens_revoke_for_user, tokens_revoke_for_users
 
 __all__ = [
     "AccountsError",
@@ -306,10 +306,13 @@ def entity_update(
     before = _snapshot(entity, ENTITY_FIELDS)
     if is_active is False and entity.entity_code == settings.SNW_SUPER_ENTITY:
         raise AccountsError("the super entity cannot be deactivated", field="is_active")
+    deactivating = is_active is False and entity.is_active
     for field, value in (("name", name), ("description", description), ("is_active", is_active)):
         if value is not None:
             setattr(entity, field, value)
     _save(entity)
+    if deactivating:  # its users' tokens stay dead if the entity comes back
+        tokens_revoke_for_users(User.objects.filter(entity=entity))
     _audit(
         actor=actor,
         entity=entity,
@@ -430,6 +433,8 @@ def user_deactivate(*, actor: User | None, user: User, is_active: bool = False) 
     with _keeps_an_administrator(user.entity, f"deactivate {user}"):
         user.is_active = is_active
         user.save(update_fields=["is_active"])
+    if not is_active:  # tokens stay dead if the user comes back
+        tokens_revoke_for_users(User.objects.filter(pk=user.pk))
     _audit(
         actor=actor,
         entity=user.entity,

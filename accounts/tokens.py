@@ -4,7 +4,8 @@ Two kinds of bearer tokens identify a user (DESIGN.md, "Authentication"):
 
 - ``_T_…`` **temporary** tokens live in Redis under a key derived from their digest, with a TTL
   equal to their duration. The stored value (JSON) names the user, the *restriction* (``None``
-  or a task id) and a stamp of the user's password hash, so a password change kills them all.
+  or a task id) and a stamp of the user's password hash and token epoch, so a password change
+  or a deactivation kills them all.
 - ``_P_…`` **persistent** tokens are rows of :class:`~accounts.models.PersistentToken` (digest,
   owner, name, optional expiry, last use, revocation). A password change revokes them
   (:class:`RevokeTokensOnPasswordChange`).
@@ -41,7 +42,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django_redis import get_redis_connection
@@ -73,6 +74,7 @@ __all__ = [
     "token_digest",
     "token_kind",
     "token_revoke",
+    "tokens_revoke_for_users",
 ]
 
 logger = logging.getLogger(__name__)
@@ -153,12 +155,14 @@ def token_kind(token: str) -> TokenKind | None:
 
 
 def auth_stamp(user) -> str:
-    """A digest of the user's password hash: changes (and kills tokens) when the password does.
+    """A digest of the user's password hash and token epoch: changes (and kills tokens) when
+    the password does, or when a deactivation raises the epoch.
 
     Same idea as Django's ``get_session_auth_hash``, with our own salt; an HMAC, not a password
     hash, so checking it on every request costs microseconds.
     """
-    return salted_hmac(_STAMP_SALT, user.password, algorithm="sha256").hexdigest()
+    value = f"{user.password}\0{user.token_epoch}"
+    return salted_hmac(_STAMP_SALT, value, algorithm="sha256").hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,6 +391,15 @@ def persistent_tokens_revoke_for_user(user) -> int:
     return PersistentToken.objects.filter(owner=user, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
+
+
+def tokens_revoke_for_users(users: QuerySet) -> None:
+    """Kill every token of ``users`` for good (a deactivation): their persistent tokens are
+    revoked and their token epoch raised, which no temporary token issued before matches."""
+    PersistentToken.objects.filter(owner__in=users, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    users.update(token_epoch=F("token_epoch") + 1)
 
 
 def persistent_token_list(*, actor) -> QuerySet[PersistentToken]:

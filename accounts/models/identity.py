@@ -68,6 +68,9 @@ class User(AbstractBaseUser):
     email = models.EmailField(blank=True)
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now, editable=False)
+    # Part of every temporary token's stamp (accounts.tokens.auth_stamp): raised when the user
+    # or their entity is deactivated, so tokens issued before stay dead after a reactivation.
+    token_epoch = models.PositiveIntegerField(default=0, editable=False)
 
     objects = UserManager()
 

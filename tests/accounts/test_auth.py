@@ -276,6 +276,34 @@ def test_deactivating_an_entity_kills_the_tokens_of_its_users(
         assert api.get(f"/test/task/beat/{TASK_ID}", **bearer(token)).status_code == 401
 
 
+def test_tokens_stay_dead_when_a_deactivated_user_comes_back(
+    api, trainer, tenant_admin, persistent_token, task_token
+):
+    temporary = login(api, trainer)
+    services.user_deactivate(actor=tenant_admin, user=trainer)
+
+    services.user_deactivate(actor=tenant_admin, user=trainer, is_active=True)
+
+    for token in (temporary, persistent_token, task_token):
+        assert api.get(f"/test/task/beat/{TASK_ID}", **bearer(token)).status_code == 401
+    assert api.get("/test/whoami", **bearer(login(api, trainer))).status_code == 200
+
+
+def test_tokens_stay_dead_when_a_deactivated_entity_comes_back(
+    api, trainer, tenant, superadmin, other_user, persistent_token, task_token
+):
+    temporary = login(api, trainer)
+    elsewhere = login(api, other_user)
+    services.entity_update(actor=superadmin, entity=tenant, is_active=False)
+
+    services.entity_update(actor=superadmin, entity=tenant, is_active=True)
+
+    for token in (temporary, persistent_token, task_token):
+        assert api.get(f"/test/task/beat/{TASK_ID}", **bearer(token)).status_code == 401
+    assert api.get("/test/whoami", **bearer(login(api, trainer))).status_code == 200
+    assert api.get("/test/whoami", **bearer(elsewhere)).status_code == 200  # other entity
+
+
 # =============================================================================
 # Brute force: failed logins per user name + client address
 # =============================================================================
