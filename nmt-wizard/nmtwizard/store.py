@@ -259,6 +259,20 @@ if not fenced(pool, token) then return fail('LEASE_LOST', pool) end
 if redis.call('HGET', K.task(id), 'status') ~= 'running' then return 0 end
 return redis.call('HINCRBY', K.task(id), 'status_fail', 1)
 """,
+    "annotate": """
+local id, only_new = ARGV[2], ARGV[3] == '1'
+if redis.call('EXISTS', K.task(id)) == 0 then return 0 end
+local written = 0
+for i = 4, #ARGV, 2 do
+  if only_new then
+    written = written + redis.call('HSETNX', K.task(id), ARGV[i], ARGV[i + 1])
+  else
+    redis.call('HSET', K.task(id), ARGV[i], ARGV[i + 1])
+    written = written + 1
+  end
+end
+return written
+""",
     "status_ok": """
 local id, pool, token, check_due = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if not fenced(pool, token) then return fail('LEASE_LOST', pool) end
@@ -603,6 +617,13 @@ class TaskStore:
 
     def count_status_failure(self, task_id: str, pool: str, fence: str) -> int:
         return int(self._run("status_fail", task_id, pool, fence))
+
+    def annotate(self, task_id: str, *, only_new: bool = False, **fields: str) -> int:
+        """Write informational fields (``end_detail``, ``status_error``) of a task that still
+        exists, in one step: a poll finishing after a deletion must not recreate a partial
+        hash. With ``only_new``, fields already set are kept. Returns how many were written."""
+        flat = [item for pair in fields.items() for item in pair]
+        return int(self._run("annotate", task_id, "1" if only_new else "0", *flat))
 
     def status_ok(self, task_id: str, pool: str, check_delay: float, fence: str) -> bool:
         """A successful poll: the failures counted are consecutive ones, so reset them, and

@@ -40,7 +40,13 @@ from pathlib import Path
 import redis
 
 from nmtwizard import defaults, hooks
-from nmtwizard.exceptions import ConfigError, InfrastructureError, LeaseLost, ServiceError
+from nmtwizard.exceptions import (
+    ConfigError,
+    InfrastructureError,
+    LeaseLost,
+    ServiceError,
+    TaskNotFound,
+)
 from nmtwizard.launcher_config import load_launcher_config
 from nmtwizard.lease import PoolLease
 from nmtwizard.pool_config import (
@@ -332,6 +338,10 @@ class Worker:
                 func(*args)
             except LeaseLost:
                 log.warning("pool %s: lease lost during a call for %s", self.pool, task_id)
+            except TaskNotFound:
+                # Deleted meanwhile: drop the timer the sweep re-armed, or it fires forever.
+                for kind in ("launch", "check", "work"):
+                    self.store.clear_timer(self.pool, kind, task_id)
             except Exception:
                 log.exception("pool %s: unexpected error for task %s", self.pool, task_id)
             finally:

@@ -127,6 +127,22 @@ def test_a_launch_cannot_store_unbounded_files(synced, launch, monkeypatch):
     assert len(launch(files={"a": b"x" * 100}, iterations=2)) == 2
 
 
+def test_annotate_writes_only_on_an_existing_task(synced, launch):
+    (task_id,) = launch()
+    store = synced.store
+
+    assert store.annotate(task_id, only_new=True, end_detail="exit 0") == 1
+    assert store.annotate(task_id, only_new=True, end_detail="again") == 0
+    assert store.annotate(task_id, status_error="hiccup") == 1
+    task = synced.get_task(task_id)
+    assert (task["end_detail"], task["status_error"]) == ("exit 0", "hiccup")
+
+    synced.request_terminate(task_id)
+    synced.delete_task(task_id)
+    assert store.annotate(task_id, end_detail="late poll") == 0
+    assert not synced.redis.exists(synced.keys.task(task_id))
+
+
 def test_stats_and_delete_only_when_stopped(synced, launch):
     (task_id,) = launch()
     synced.post_stat(task_id, start_time=10, end_time=25, statistics={"bleu": 30})

@@ -211,6 +211,20 @@ def test_status_failures_must_be_consecutive_to_lose_a_task(engine, make_worker,
     assert engine.get_task(task_id)["message"] == "completed"
 
 
+def test_a_timer_left_for_a_deleted_task_is_dropped_not_fired_forever(engine, make_worker, launch):
+    worker = make_worker(lease_ttl=0.1)
+    (task_id,) = launch()
+    engine.request_terminate(task_id)  # queued: stopped at once
+    engine.delete_task(task_id)
+    # A call in flight during the deletion re-armed its timer (the sweep pushes it back).
+    engine.store.set_timer("pool", "check", task_id, time.time())
+    timers = engine.keys.timers("pool")
+
+    run_until(worker, lambda: engine.redis.zscore(timers, f"check|{task_id}") is None)
+
+    assert not engine.redis.exists(engine.keys.task(task_id))  # nothing recreated
+
+
 def test_launch_interrupted_before_set_running_is_retried_once(engine, make_worker, launch):
     """A Redis error after the service started the job leaves the task allocated only until
     the launch timer fires; the retry finds the started job instead of starting another."""

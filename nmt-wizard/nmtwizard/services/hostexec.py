@@ -434,18 +434,13 @@ class RunnerService(Service):
         try:
             result = self._poll(task_id, host, job)
         except InfrastructureError as exc:
-            self._note(task_id, status_error=f"{time.strftime('%H:%M:%S')} {exc}")
+            store.annotate(task_id, status_error=f"{time.strftime('%H:%M:%S')} {exc}")
             raise
         if result.state is not JobState.RUNNING:
-            task_key = self.context.keys.task(task_id)
-            first = self.context.redis.hsetnx(task_key, "end_detail", result.detail)
+            first = store.annotate(task_id, only_new=True, end_detail=result.detail)
             if first and result.state is not JobState.COMPLETED:
                 store.append_log(task_id, f"\n[launcher] {result.detail}\n")
         return result
-
-    def _note(self, task_id: str, **fields: str) -> None:
-        if self.context.redis.exists(self.context.keys.task(task_id)):
-            self.context.redis.hset(self.context.keys.task(task_id), mapping=fields)
 
     def _poll(self, task_id: str, host: str, job: dict | None) -> JobStatus:
         spec = self._host(host)
