@@ -349,6 +349,10 @@ def user_create(
     _require(actor, Perm.ADMIN_USER, entity, f"create users in {entity.entity_code}")
     if not entity.is_active:
         raise AccountsError(f"entity {entity.entity_code} is deactivated", field="entity")
+    if User.objects.filter(entity=entity, user_code=user_code).exists():
+        raise AccountsError(
+            f"user {entity.entity_code}{user_code} already exists", field="user_code", code="exists"
+        )
     user = User(
         entity=entity,
         user_code=user_code,
@@ -709,6 +713,8 @@ def role_assign(
     holder = _holder(role, user, group)
     _require_grantable(actor, role, _role_grants(role))
     link = UserRole(role=role, user=user) if user is not None else GroupRole(role=role, group=group)
+    if type(link).objects.filter(role=role, **{"user" if user else "group": holder}).exists():
+        raise AccountsError(f"{holder} already holds {role}", field="role", code="exists")
     link = _save(link)
     _audit(
         actor=actor,

@@ -27,7 +27,7 @@ class Resource:
     name: str  # command name: entity
     path: str  # URL segment: entities
     columns: tuple[str, ...]  # fields shown in the table
-    key: str  # what identifies one object on the command line
+    lookup: str  # the field that identifies one object in URLs and on the command line
     example: str  # a create example
 
     def url(self, ident: str | None = None) -> str:
@@ -40,35 +40,35 @@ RESOURCES = (
         "entity",
         "entities",
         ("entity_code", "name", "is_active", "description"),
-        "CODE",
+        "entity_code",
         "snw entity create entity_code=AB name='Entity AB'",
     ),
     Resource(
         "user",
         "users",
         ("trainer_id", "entity", "first_name", "last_name", "email", "is_active", "roles"),
-        "TRAINER_ID",
+        "trainer_id",
         "snw user create user_code=JOE first_name=Joe password=… roles='[12]'",
     ),
     Resource(
         "group",
         "groups",
         ("id", "entity", "name", "description", "members", "roles"),
-        "ID",
+        "id",
         "snw group create name=nlp description='NLP team'",
     ),
     Resource(
         "role",
         "roles",
         ("id", "entity", "name", "grants"),
-        "ID",
+        "id",
         """snw role create name=reader grants='[{"permission": "user"}]'""",
     ),
     Resource(
         "share",
         "shares",
         ("id", "role", "role_name", "owner_entity", "entity"),
-        "ID",
+        "id",
         "snw share create role=12 entity=BB",
     ),
 )
@@ -120,7 +120,7 @@ def resource_group(resource: Resource) -> click.Group:
     name = resource.name
     fields_arg = click.argument("fields", nargs=-1, metavar="KEY=VALUE…")
     data_opt = click.option("--data", type=JSON_OBJECT, help="Fields as a JSON object or @FILE.")
-    ident_arg = click.argument("ident", metavar=resource.key)
+    ident_arg = click.argument("ident", metavar=resource.lookup.upper())
 
     @click.group(name=name, help=f"Administer {resource.path}: list, show, create, update, delete.")
     def group():
@@ -151,7 +151,9 @@ def resource_group(resource: Resource) -> click.Group:
     @pass_config
     def create(config, fields, data):
         created = config.client.post(resource.url(), json=_fields(fields, data))
-        emit(config, created, lambda obj: click.echo(f"Created {name} {obj.get('id', '')}."))
+        # Its lookup field (a user's trainer id, not its numeric id): what `show` takes.
+        ident = created.get(resource.lookup, "")
+        emit(config, created, lambda _: click.echo(f"Created {name} {ident}."))
 
     @group.command("update", help=f"Change fields of a {name} (PATCH).")
     @ident_arg

@@ -30,7 +30,9 @@ def save_token(path, token: str) -> None:
 @click.command()
 @click.option("--login", "login_name", metavar="TRAINER_ID", help="Trainer id (else prompted).")
 @click.option(
-    "--password-stdin", is_flag=True, help="Read the password from standard input (scripts)."
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from standard input (scripts; needs --login).",
 )
 @click.option(
     "--duration", type=click.IntRange(min=1), metavar="SECONDS", help="Token validity (600)."
@@ -40,12 +42,16 @@ def save_token(path, token: str) -> None:
 def login(config, login_name, password_stdin, duration):
     """Get a token for TRAINER_ID and save it for the other commands.
 
-    The token is written to ~/.launcher_token (SNW_TOKEN_FILE overrides), mode 0600.
+    The token is written to ~/.launcher_token (SNW_TOKEN_FILE overrides), mode 0600, and
+    printed masked; --json prints it whole.
 
     \b
       snw login
       echo "$PASSWORD" | snw login --login AATRN --password-stdin
     """
+    if password_stdin and not login_name:
+        # A "Login:" prompt would read the password line as the login name.
+        raise click.UsageError("--password-stdin needs --login TRAINER_ID")
     if not login_name:
         login_name = click.prompt("Login")
     if password_stdin:
@@ -58,8 +64,15 @@ def login(config, login_name, password_stdin, duration):
     emit(
         config,
         {**answer, "token_file": str(config.token_file)},
-        lambda a: click.echo(f"Got token ({a['token']}) for {a['duration']}s"),
+        lambda a: click.echo(
+            f"Got token {_masked(a['token'])} for {a['duration']}s, saved to {a['token_file']}"
+        ),
     )
+
+
+def _masked(token: str) -> str:
+    """Enough of a token to tell tokens apart (``_T_`` and 4 characters), not to use it."""
+    return f"{token[:7]}…"
 
 
 @click.command()

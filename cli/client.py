@@ -1,9 +1,11 @@
 """The HTTP client of ``snw``: one session, a timeout on every call, retries only when safe.
 
 Idempotent requests (GET, HEAD, PUT, DELETE, OPTIONS) are retried on connection failures and
-on 502/503/504; POST (launch, login, logout, creations) never is, so a launch is never sent
-twice. Every failure becomes a one-line :class:`click.ClickException` carrying the server's
-``{"message": …}``; an expired or invalid token adds a hint to log in again.
+on 502/503/504, after a short backoff; POST (launch, login, logout, creations) never is, so a
+launch is never sent twice. A server's ``Retry-After`` is never slept on (a locked-out login
+asks for 900 s): a 429 is reported at once. Every failure becomes a one-line
+:class:`click.ClickException` carrying the server's ``{"message": …}``; a refused token says
+how to get a working one.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ __all__ = ["RETRY_METHODS", "Client", "ServerError"]
 RETRY_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 _CONNECT_TIMEOUT = 5.0
 LOGIN_HINT = "run `snw login` to get a new token"
+GIVEN_TOKEN_REFUSED = "the token given by --token/SNW_TOKEN was refused"  # noqa: S105 (a message, not a secret)
 
 
 class ServerError(click.ClickException):
@@ -47,11 +50,23 @@ def _message(response: requests.Response) -> str:
 
 
 class Client:
-    """Requests to one launcher with one token (``None``: anonymous)."""
+    """Requests to one launcher with one token (``None``: anonymous).
 
-    def __init__(self, url: str, *, token: str | None = None, timeout: float = 30.0):
+    ``token_given``: the token came from --token/SNW_TOKEN, not from the file ``snw login``
+    saved, so logging in again would not replace it when it is refused.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        token_given: bool = False,
+        timeout: float = 30.0,
+    ):
         self.url = url.rstrip("/")
         self.token = token
+        self.token_given = token_given
         self.timeout = (min(_CONNECT_TIMEOUT, timeout), timeout)
         self.session = requests.Session()
         retry = Retry(
@@ -63,7 +78,7 @@ class Client:
             status_forcelist=(502, 503, 504),
             allowed_methods=RETRY_METHODS,
             raise_on_status=False,
-            respect_retry_after_header=True,
+            respect_retry_after_header=False,  # else 429s are retried, sleeping Retry-After
         )
         adapter = HTTPAdapter(max_retries=retry)
         self.session.mount("http://", adapter)
@@ -97,7 +112,10 @@ class Client:
         if response.status_code >= 400:
             message = _message(response)
             if response.status_code == 401 and auth is None:
-                message = f"{message.rstrip('.')}: token expired or invalid; {LOGIN_HINT}"
+                if self.token_given:
+                    message = f"{GIVEN_TOKEN_REFUSED}: {message}"
+                else:
+                    message = f"{message.rstrip('.')}; {LOGIN_HINT}"
             raise ServerError(message, response.status_code)
         return response
 

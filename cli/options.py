@@ -125,7 +125,12 @@ class Config:
         if self._client is None:
             from cli.client import Client
 
-            self._client = Client(self.url, token=self.saved_token(), timeout=self.timeout)
+            self._client = Client(
+                self.url,
+                token=self.saved_token(),
+                token_given=bool(self.token),
+                timeout=self.timeout,
+            )
         return self._client
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "task_terminate",
 ]
 
+MAX_LIST_LIMIT = 1000  # the server's largest page of task/list
 LIST_HEADERS = (
     "Task ID",
     "Service",
@@ -250,7 +251,7 @@ def render_tasks(tasks: list[dict]) -> str:
 )
 @click.option("-s", "--service", "pool", help="Only tasks of this pool.")
 @click.option("--parent", metavar="TASK_ID", help="Only children of this task.")
-@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+@click.option("--limit", type=click.IntRange(1, MAX_LIST_LIMIT), default=100, show_default=True)
 @click.option("-q", "--quiet", is_flag=True, help="Print only the task ids.")
 @shared_options
 @pass_config
@@ -272,26 +273,37 @@ def task_list(config, prefix, status, pool, parent, limit, quiet):
 @shared_options
 @pass_config
 def task_delete(config, prefix, yes):
-    """Delete the stopped tasks whose id starts with PREFIX (with their logs and files)."""
+    """Delete the stopped tasks whose id starts with PREFIX (with their logs and files).
+
+    Matching tasks that have not stopped are left alone: terminate them first.
+    """
     from cli.client import ServerError
 
     if not prefix.strip("*"):
         raise click.BadParameter("give a non-empty prefix", param_hint="-p")
-    tasks = _fetch_tasks(config, prefix, limit=1000)
+    tasks = _fetch_tasks(config, prefix, status="stopped", limit=MAX_LIST_LIMIT)
+    live = [
+        t["task_id"]
+        for t in _fetch_tasks(config, prefix, limit=MAX_LIST_LIMIT)
+        if t.get("status") != "stopped"
+    ]
+    result = {"deleted": [], "failed": {}, "not_stopped": live}
+    left_alone = f"{len(live)} matching task(s) not stopped, left alone." if live else ""
     if not tasks:
-        emit(config, {"deleted": [], "failed": {}}, lambda _: click.echo("No tasks."))
+        emit(config, result, lambda _: click.echo(f"No stopped tasks. {left_alone}".rstrip()))
         return
     if not config.json:
         click.echo(render_tasks(tasks))
-    if not yes and not click.confirm(f"Delete these {len(tasks)} tasks?", err=True):
+        if left_alone:
+            click.echo(left_alone)
+    if not yes and not click.confirm(f"Delete these {len(tasks)} stopped tasks?", err=True):
         raise click.ClickException("aborted, nothing deleted")
-    deleted, failed = [], {}
     for t in tasks:
         try:
             config.client.delete(f"task/{_id(t['task_id'])}")
-            deleted.append(t["task_id"])
+            result["deleted"].append(t["task_id"])
         except ServerError as exc:
-            failed[t["task_id"]] = exc.message
+            result["failed"][t["task_id"]] = exc.message
 
     def human(result: dict) -> None:
         for task_id in result["deleted"]:
@@ -299,9 +311,9 @@ def task_delete(config, prefix, yes):
         for task_id, message in result["failed"].items():
             click.echo(f"not deleted {task_id}: {message}", err=True)
 
-    emit(config, {"deleted": deleted, "failed": failed}, human)
-    if failed:
-        raise click.ClickException(f"{len(failed)} of {len(tasks)} tasks not deleted")
+    emit(config, result, human)
+    if result["failed"]:
+        raise click.ClickException(f"{len(result['failed'])} of {len(tasks)} tasks not deleted")
 
 
 # =============================================================================

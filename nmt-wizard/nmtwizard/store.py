@@ -283,13 +283,14 @@ return 1
 """,
 }
 
+# Error code of a script -> (exception, sentence; {} is the detail the script gives).
 _ERRORS = {
-    "LEASE_LOST": LeaseLost,
-    "TASK_NOT_FOUND": TaskNotFound,
-    "TASK_NOT_STOPPED": TaskNotStopped,
-    "INVALID_TRANSITION": InvalidTransition,
-    "TOO_MANY_FILES": CapacityError,
-    "FILES_TOO_LARGE": CapacityError,
+    "LEASE_LOST": (LeaseLost, "the lease of pool {} was lost"),
+    "TASK_NOT_FOUND": (TaskNotFound, "task {} does not exist"),
+    "TASK_NOT_STOPPED": (TaskNotStopped, "the task is {}: terminate it first"),
+    "INVALID_TRANSITION": (InvalidTransition, "invalid status change: {}"),
+    "TOO_MANY_FILES": (CapacityError, "task {} holds as many files as allowed"),
+    "FILES_TOO_LARGE": (CapacityError, "the files of task {} would exceed their total size"),
 }
 
 
@@ -320,9 +321,10 @@ class TaskStore:
             return self._scripts[name](args=[self.namespace, *args], client=client)
         except redis.ResponseError as exc:
             text = str(exc)
-            for code, error in _ERRORS.items():
+            for code, (error, sentence) in _ERRORS.items():
                 if code in text:
-                    raise error(text[text.index(code) :]) from None
+                    detail = text[text.index(code) + len(code) :].strip()
+                    raise error(sentence.format(detail)) from None
             raise
 
     # ------------------------------------------------------------------------ creation

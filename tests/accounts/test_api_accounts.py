@@ -120,10 +120,13 @@ def _detail_paths(world):
 @pytest.mark.parametrize("resource", ["users", "groups", "roles", "entities"])
 @pytest.mark.parametrize("method", ["get", "patch", "delete"])
 def test_other_entity_rows_answer_404(as_, world, resource, method):
-    path = f"{BASE}/{resource}/{_detail_paths(world)[resource]}/"
+    lookup = _detail_paths(world)[resource]
+    path = f"{BASE}/{resource}/{lookup}/"
     response = getattr(as_["admin_a"], method)(path, {}, format="json")
     assert response.status_code == 404, response.content
-    assert "BB" not in response.json()["message"]
+    # The sentence of a row that does not exist at all: nothing tells "exists elsewhere".
+    kind = {"users": "user", "groups": "group", "roles": "role", "entities": "entity"}[resource]
+    assert response.json()["message"] == f"{kind} {lookup} does not exist"
     # The super admin reaches it (so 404 above means "out of scope", not "missing").
     assert as_["superadmin"].get(path).status_code == 200
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 
 import pytest
 
@@ -19,7 +20,8 @@ def test_login_prompts_saves_token_0600_and_logout_revokes(snw, people, token_fi
     assert "Password: " in result.output
     token = token_file.read_text().strip()
     assert token.startswith("_T_")
-    assert f"Got token ({token}) for 600s" in result.stdout
+    assert f"Got token {token[:7]}… for 600s, saved to {token_file}" in result.stdout
+    assert token not in result.output  # a secret: shown masked only (--json shows it)
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     assert "No tasks." in snw("lt").stdout  # the saved token is sent
 
@@ -27,7 +29,7 @@ def test_login_prompts_saves_token_0600_and_logout_revokes(snw, people, token_fi
     assert not token_file.exists()
     # The token was revoked on the server, not only forgotten.
     rejected = snw("lt", ok=False, SNW_TOKEN=token)
-    assert "snw login" in rejected.output
+    assert "the token given by --token/SNW_TOKEN was refused" in rejected.output
 
 
 def test_login_password_stdin_overwrites_with_mode_0600(snw, people, token_file):
@@ -45,6 +47,28 @@ def test_bad_login_prints_the_server_message(snw, people, token_file):
     assert not token_file.exists()
 
 
+def test_password_stdin_needs_login(snw_offline, token_file):
+    """Else the "Login:" prompt would read the password as the login name."""
+    result = snw_offline("login", "--password-stdin", input=PASSWORD + "\n", ok=False)
+    assert result.exit_code == 2 and "Login:" not in result.output
+    assert "--password-stdin needs --login" in result.output
+    assert not token_file.exists()
+
+
+def test_rate_limited_login_is_reported_at_once(snw, people, settings):
+    """The lock-out's 429 carries Retry-After: the client must not sleep it and retry."""
+    settings.SNW_LOGIN_MAX_FAILURES = 2
+    settings.SNW_LOGIN_FAILURE_WINDOW = 6
+    login = ("login", "--login", "AATRN", "--password-stdin")
+    for _ in range(2):
+        assert "Invalid credentials" in snw(*login, input="wrong\n", ok=False).output
+    started = time.monotonic()
+    result = snw(*login, input=PASSWORD + "\n", ok=False)
+    assert time.monotonic() - started < 3
+    assert result.output.startswith("Error: Too many failed logins")
+    assert "seconds" in result.output  # when to retry
+
+
 def test_not_logged_in(snw, people):
     assert "not logged in" in snw("lt", ok=False).output
 
@@ -57,8 +81,9 @@ def test_expired_token_gives_a_login_hint(snw, login_as):
         return result if result.exit_code else None
 
     result = until(expired, timeout=15, what="the token to expire")
-    assert result.output.count("\n") == 1  # one line
-    assert "token expired or invalid; run `snw login`" in result.output
+    assert result.output == (
+        "Error: Invalid or expired token; run `snw login` to get a new token\n"
+    )
 
 
 def test_snw_token_env_wins_over_the_saved_file(snw, people, login_as):
@@ -77,7 +102,10 @@ def test_persistent_tokens(snw, login_as):
     # The new token works on its own.
     assert "No tasks." in snw("lt", SNW_TOKEN=created["token"]).stdout
     assert f"Revoked token {created['id']}." in snw("token", "delete", str(created["id"])).stdout
-    assert "snw login" in snw("lt", SNW_TOKEN=created["token"], ok=False).output
+    refused = snw("lt", SNW_TOKEN=created["token"], ok=False).output
+    assert refused == (
+        "Error: the token given by --token/SNW_TOKEN was refused: Invalid or expired token.\n"
+    )
     assert "Error: " in snw("token", "show", "999999", ok=False).output
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import click
@@ -68,37 +69,58 @@ def test_rewrite_command_errors(tmp_path):
 
 
 @pytest.fixture
-def flaky_server():
-    """A server answering 503 to everything, counting the requests per method."""
-    hits: dict[str, int] = {}
+def canned_server():
+    """Start a server giving one answer to everything; yields its URL and the request count
+    per method."""
+    servers = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def _answer(self):
-            hits[self.command] = hits.get(self.command, 0) + 1
-            body = b'{"message": "store unavailable"}'
-            self.send_response(503)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def start(status: int, message: str, headers: dict | None = None):
+        hits: dict[str, int] = {}
 
-        do_GET = do_POST = do_DELETE = _answer
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self):
+                hits[self.command] = hits.get(self.command, 0) + 1
+                body = json.dumps({"message": message}).encode()
+                self.send_response(status)
+                for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
-        def log_message(self, *args):
-            pass
+            do_GET = do_POST = do_DELETE = _answer
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", hits
-    server.shutdown()
-    server.server_close()
+            def log_message(self, *args):
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}", hits
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
 
 
-def test_retries_only_idempotent_requests(flaky_server):
-    url, hits = flaky_server
+def test_retries_only_idempotent_requests(canned_server):
+    url, hits = canned_server(503, "store unavailable")
     client = Client(url, token="_T_x", timeout=5)
     for method in ("GET", "DELETE", "POST"):
         with pytest.raises(click.ClickException, match="store unavailable"):
             client.json(method, "task/list/-*")
     assert hits == {"GET": 3, "DELETE": 3, "POST": 1}
+
+
+def test_retry_after_is_never_slept_on(canned_server):
+    """A locked-out login answers 429 with Retry-After: 900; urllib3 used to sleep it, twice."""
+    limited, limited_hits = canned_server(429, "Too many failed logins", {"Retry-After": "3"})
+    busy, busy_hits = canned_server(503, "store unavailable", {"Retry-After": "3"})
+    started = time.monotonic()
+    with pytest.raises(click.ClickException, match="Too many failed logins"):
+        Client(limited, timeout=5).json("GET", "auth/token", auth=("AATRN", "x"))
+    with pytest.raises(click.ClickException, match="store unavailable"):
+        Client(busy, token="_T_x", timeout=5).json("GET", "task/list/-*")
+    assert time.monotonic() - started < 3
+    assert limited_hits == {"GET": 1} and busy_hits == {"GET": 3}

@@ -118,20 +118,43 @@ def test_terminate_forbidden_then_allowed_then_dt(snw, login_as, pool_dir):
     login_as("AAUSR")
     assert task_id in snw("lt", "-q").stdout  # a user of AA may read
     assert snw("terminate", task_id, ok=False).output.startswith("Error: ")
-    assert snw("dt", "-p", "AATRN", "--yes", ok=False).output.count("not deleted AATRN") == 1
     login_as("BBTRN")
     assert snw("status", task_id, ok=False).output.startswith("Error: ")  # other entity: 404
 
     login_as("AATRN")
     assert task_id in snw("terminate", task_id).stdout
     assert json.loads(snw("status", task_id, "--json").stdout)["status"] == "stopped"
+    login_as("AAUSR")
+    assert snw("dt", "-p", "AATRN", "--yes", ok=False).output.count("not deleted AATRN") == 1
+    login_as("AATRN")
     declined = snw("dt", "-p", "AATRN", input="n\n", ok=False)
-    assert "Delete these 1 tasks?" in declined.output and "aborted" in declined.output
+    assert "Delete these 1 stopped tasks?" in declined.output and "aborted" in declined.output
     assert task_id in snw("lt", "-q").stdout
     deleted = snw("dt", "-p", "AATRN", input="y\n")
     assert f"deleted {task_id}" in deleted.stdout
     assert snw("lt").stdout.strip() == "No tasks."
-    assert snw("task", "delete", "-p", "AATRN", "--yes").stdout.strip() == "No tasks."
+    assert snw("task", "delete", "-p", "AATRN", "--yes").stdout.strip() == "No stopped tasks."
+
+
+def test_dt_deletes_only_stopped_tasks(snw, login_as, pool_dir):
+    """The server refuses to delete a task that has not stopped: dt must not offer it."""
+    login_as("AATRN")
+    live = _launch(snw, "--", "train")
+    assert snw("dt", "-p", "AATRN", "--yes").stdout == (
+        "No stopped tasks. 1 matching task(s) not stopped, left alone.\n"
+    )
+    stopped = _launch(snw, "--", "train")
+    snw("terminate", stopped)
+
+    result = snw("dt", "-p", "AATRN", input="y\n")
+
+    assert live not in result.output.split("left alone")[0]  # not listed for deletion
+    assert "1 matching task(s) not stopped, left alone." in result.stdout
+    assert "Delete these 1 stopped tasks?" in result.output
+    assert f"deleted {stopped}" in result.stdout
+    assert snw("lt", "-q").stdout.split() == [live]
+    answer = json.loads(snw("dt", "-p", "AATRN", "--yes", "--json").stdout)
+    assert answer == {"deleted": [], "failed": {}, "not_stopped": [live]}
 
 
 def test_log_follows_a_real_task_to_completion(snw, login_as, engine, worker):

@@ -107,7 +107,7 @@ def test_a_tasks_files_are_capped_in_total_bytes(synced, launch):
 
     store.put_file(task_id, "b", b"y" * 4, max_total=10)  # 6 + 4: at the cap
     store.put_file(task_id, "b", b"z" * 4, max_total=10)  # replacing counts the new size only
-    with pytest.raises(CapacityError, match="FILES_TOO_LARGE"):
+    with pytest.raises(CapacityError, match="would exceed their total size"):
         store.put_file(task_id, "c", b"!", max_total=10)
 
     assert synced.list_files(task_id) == {"a": 6, "b": 4}

@@ -22,7 +22,7 @@ from accounts.api.serializers import (
     TokenRequestSerializer,
     TokenResponseSerializer,
 )
-from accounts.api.views.base import TRAINER_ID_RE
+from accounts.api.views.base import TRAINER_ID_RE, NamedNotFoundMixin
 from accounts.authentication import PasswordBasicAuthentication, ServiceUnavailable
 
 __all__ = ["LogoutView", "PersistentTokenViewSet", "TokenView"]
@@ -111,7 +111,7 @@ class LogoutView(APIView):
 # =============================================================================
 @extend_schema(tags=["auth"])
 class PersistentTokenViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    NamedNotFoundMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     """``_P_`` tokens for scripts: create your own (shown once), list and revoke yours — and,
     for administrators of an entity (``admin_user``), those of its users. Others' tokens out

@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 
 from django.db import transaction
+from django.http import Http404
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -24,6 +25,7 @@ __all__ = [
     "ENTITY_FILTER",
     "ERRORS",
     "TRAINER_ID_RE",
+    "NamedNotFoundMixin",
     "NamedResourceViewSet",
     "ScopedViewSet",
     "errors",
@@ -55,7 +57,20 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
     return {code: ERRORS[code] for code in codes}
 
 
-class ScopedViewSet(viewsets.GenericViewSet):
+class NamedNotFoundMixin:
+    """A missing (or invisible) row answers "<kind> <lookup> does not exist", not Django's
+    "No <Model> matches the given query." (the same words for both: no disclosure)."""
+
+    def get_object(self):
+        try:
+            return super().get_object()
+        except Http404:
+            kind = self.get_queryset().model._meta.verbose_name
+            value = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field)
+            raise exceptions.NotFound(f"{kind} {value} does not exist") from None
+
+
+class ScopedViewSet(NamedNotFoundMixin, viewsets.GenericViewSet):
     """Reads go through ``scope(user, Action.VIEW)`` (so a row out of scope answers 404 like a
     missing one); writes fetch the row the same way and answer 403 unless the policy allows
     changing it. Writes run in one transaction through ``accounts.services``."""
