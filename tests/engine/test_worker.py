@@ -391,3 +391,16 @@ def test_pool_description(engine, make_worker, launch):
     assert pool["service"] == "fake" and len(pool["workers"]) == 1 and pool["leader"]
     hosts = {h["name"]: h for h in pool["hosts"]}
     assert hosts["h1"]["used_gpus"] == 2 and hosts["h2"]["state"] == "disabled"
+
+
+def test_the_worker_command_refuses_an_unknown_pool_in_one_line(
+    engine, redis_url, config_dir, monkeypatch, caplog
+):
+    from nmtwizard.worker import main
+
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("CONFIG_DIR", str(config_dir))
+    monkeypatch.delenv("LAUNCHER_CONFIG", raising=False)
+
+    assert main(["nosuch"]) == 2
+    assert "pool nosuch: cannot start" in caplog.text and "Traceback" not in caplog.text

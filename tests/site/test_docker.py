@@ -33,3 +33,22 @@ def test_dockerfile_copies_only_files_that_exist():
         if line.startswith("COPY ") and "--from" not in line:
             for source in line.split()[1:-1]:
                 assert source == "." or (root / source).exists(), source
+
+
+def test_collected_static_files_are_served_without_debug(tmp_path, settings, db):
+    """The image runs gunicorn with DEBUG off: the console's CSS and the API docs' assets are
+    served from STATIC_ROOT (WhiteNoise), as the Dockerfile's collectstatic leaves them."""
+    from django.core.management import call_command
+    from django.test import Client
+
+    settings.DEBUG = False
+    settings.STATIC_ROOT = tmp_path / "static"
+    call_command("collectstatic", "--noinput", verbosity=0)
+    client = Client()  # a new handler: its middleware reads the new STATIC_ROOT
+
+    css = client.get("/static/admin/css/base.css")
+    swagger = client.get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui.css")
+
+    assert css.status_code == 200 and b"body" in b"".join(css.streaming_content)
+    assert swagger.status_code == 200
+    assert client.get("/static/../settings.py").status_code == 404

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -115,3 +116,37 @@ def test_run_serves_status_runs_a_demo_task_and_stops_everything_on_sigterm(tmp_
         output = run.stdout.read()
         run.stdout.close()
     assert "SNW is running on" in output
+
+
+@pytest.mark.slow
+def test_manage_runs_commands_on_the_embedded_database_and_redis(tmp_path):
+    """`make manage` reaches the data `make run` uses; with no instance running it starts the
+    embedded Redis for the command alone and stops it after."""
+    redis_port = free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}
+    }
+    env.update(SNW_VAR_DIR=str(tmp_path / "var"), SNW_EMBEDDED_REDIS_PORT=str(redis_port))
+
+    def manage(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "snw_site.embedded_run", "manage", *args],
+            cwd=BASE_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    assert manage("migrate", "--noinput", "--verbosity", "0").returncode == 0
+    created = manage("createentity", "XY", "Xylophone works")
+    again = manage("createentity", "XY", "Xylophone works")
+
+    assert created.returncode == 0, created.stderr
+    assert again.returncode == 1 and "exists" in again.stderr
+    assert (tmp_path / "var" / "snw.sqlite3").is_file()
+    assert (tmp_path / "var" / "redis" / "appendonly.aof").exists()  # the ability cache's Redis
+    with pytest.raises(ConnectionRefusedError):  # stopped with the command
+        socket.create_connection(("127.0.0.1", redis_port), timeout=1)
