@@ -22,9 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-import redis
-
-from nmtwizard.embedded_redis import EmbeddedRedis
+from nmtwizard.embedded_redis import EmbeddedRedis, redis_answers
 
 __all__ = ["main"]
 
@@ -104,16 +102,6 @@ def _embedded_redis(env: dict[str, str], var_dir: Path) -> EmbeddedRedis:
     return EmbeddedRedis(var_dir / "redis", port=port, appendonly=True)
 
 
-def _answers(url: str) -> bool:
-    client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
-
-
 def manage(args: list[str]) -> int:
     """Run ``manage.py ARGS`` with the embedded run's settings (see the module docstring)."""
     var_dir = Path(os.environ.get("SNW_VAR_DIR", BASE_DIR / "var")).resolve()
@@ -124,7 +112,7 @@ def manage(args: list[str]) -> int:
     started = None
     if not env.get("REDIS_URL"):
         embedded = _embedded_redis(env, var_dir)
-        if not _answers(embedded.url):
+        if not redis_answers(embedded.url):
             started = embedded.start()
         env["REDIS_URL"] = embedded.url
     try:

