@@ -171,6 +171,12 @@ class Engine:
             check_file_name(file_name)
             if len(data) > defaults.MAX_FILE_SIZE:
                 raise CapacityError(f"file {file_name} exceeds {defaults.MAX_FILE_SIZE} bytes")
+            parts = file_name.split("/")
+            for depth in range(1, len(parts)):
+                if "/".join(parts[:depth]) in files:  # written as a file and a directory
+                    raise InvalidRequest(
+                        f"file {file_name} is under file {'/'.join(parts[:depth])}"
+                    )
         if len(files) > defaults.MAX_FILES_PER_TASK:
             raise CapacityError(f"at most {defaults.MAX_FILES_PER_TASK} files per task")
         total = sum(len(data) for data in files.values())

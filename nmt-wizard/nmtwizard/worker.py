@@ -156,7 +156,7 @@ class Worker:
     def _delay(self) -> float:
         if self.check_delay is not None:
             return self.check_delay
-        if self.callback_url:
+        if self.callback_url and self.service is not None and self.service.calls_back:
             return defaults.CHECK_DELAY_NOTIFYING
         return defaults.CHECK_DELAY
 

@@ -43,6 +43,8 @@ def test_launch_refuses_bad_requests(synced, launch):
         launch(image="other/img")
     with pytest.raises(InvalidFileName):
         launch(files={"../etc/passwd": b"x"})
+    with pytest.raises(InvalidRequest, match="file a/b/c is under file a/b"):
+        launch(files={"a/b": b"x", "a/b/c": b"y"})  # the host could not write both
     assert synced.list_tasks() == []  # nothing half-created
 
 

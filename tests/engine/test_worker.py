@@ -404,3 +404,18 @@ def test_the_worker_command_refuses_an_unknown_pool_in_one_line(
 
     assert main(["nosuch"]) == 2
     assert "pool nosuch: cannot start" in caplog.text and "Traceback" not in caplog.text
+
+
+@pytest.mark.parametrize(("callback_url", "expected"), [(None, 30), ("http://launcher:8000", 30)])
+def test_tasks_that_never_call_back_are_polled_at_the_short_delay(
+    engine, make_worker, launch, callback_url, expected
+):
+    """A fake task never reports its end itself: a callback URL must not slow its polls
+    down to the 120 s meant for tasks that post their own end."""
+    worker = make_worker(check_delay=None, callback_url=callback_url)
+    (task_id,) = launch()
+    run_until(worker, lambda: status(engine, task_id) == "running")
+
+    due = engine.redis.zscore(engine.keys.timers("pool"), f"check|{task_id}")
+
+    assert expected - 5 < due - time.time() <= expected

@@ -143,6 +143,9 @@ class Service(abc.ABC):
     """Base class of the service plugins; subclasses register with ``@register("name")``."""
 
     name = "abstract"
+    #: Its tasks report to the launcher themselves (log, beats, end), given a callback URL; the
+    #: worker then polls them less often.
+    calls_back = True
 
     def __init__(self, config, context: ServiceContext | None = None):
         self.config = config

@@ -31,6 +31,8 @@ _KNOWN = {"duration", "exit_code", "launch_delay", "launch_error", "lost", "host
 
 @register("fake")
 class FakeService(Service):
+    calls_back = False  # nothing runs: only a poll sees a fake task end
+
     def validate(self) -> None:
         settings = self.config.variables.get("fake", {})
         where = f"{self.config.source}: key variables.fake"
