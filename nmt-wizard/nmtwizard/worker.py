@@ -418,6 +418,11 @@ class Worker:
         if host:
             try:
                 self.service.safe_terminate(task_id, host, task.get("job"))
+            except InfrastructureError as exc:
+                # The job may still hold the slots freed below: no new task on the host until
+                # its quarantine ends.
+                self._quarantine(host, f"could not stop {task_id}: {exc}")
+                self.store.append_log(task_id, f"[launcher] could not stop it on {host}: {exc}\n")
             except ServiceError as exc:
                 log.warning(
                     "pool %s: terminate of %s on %s failed: %s", self.pool, task_id, host, exc

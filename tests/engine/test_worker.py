@@ -190,6 +190,27 @@ def test_lost_host_ends_task_with_lost_connection(engine, make_worker, launch, t
     assert task["message"] == "lost_connection" and task["status_fail"] == 5
 
 
+def test_a_task_that_cannot_be_stopped_keeps_new_tasks_off_its_host(
+    engine, make_worker, launch, tmp_path
+):
+    """Terminating a task on a host that no longer answers frees its slots, but the job may
+    still hold the GPUs: the host is quarantined so no new task lands there meanwhile."""
+    pool = fake_pool(hosts={"h1": ([0], 2), "h2": ([0], 2)})
+    pool["variables"]["fake"]["hosts"] = {"h1": {"lost": True}}
+    worker = make_worker(directory=write_config(tmp_path / "q", pool), check_delay=30)
+    (first,) = launch(options={"server": "h1"})
+    run_until(worker, lambda: status(engine, first) == "running")
+
+    engine.request_terminate(first)
+    run_until(worker, stopped(engine, first))
+    (second,) = launch()
+    run_until(worker, lambda: status(engine, second) == "running")
+
+    assert "h1" in engine.redis.hgetall(engine.keys.quarantine("pool"))
+    assert engine.get_task(second)["alloc_host"] == "h2"
+    assert "could not stop it on h1" in engine.read_log(first)[0].decode()
+
+
 def test_status_failures_must_be_consecutive_to_lose_a_task(engine, make_worker, launch):
     """A healthy task whose host misses every other poll runs to completion."""
     worker = make_worker(check_delay=0.01)

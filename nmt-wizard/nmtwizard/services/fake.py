@@ -7,7 +7,8 @@ Hosts come from ``variables.server_pool`` like the ssh service. Behaviour comes 
 * ``duration`` (s, default 2): time from launch to exit; ``exit_code`` (default 0);
 * ``launch_delay`` (s, default 0): how long ``launch`` blocks (a slow host);
 * ``launch_error``: ``"task"`` (TaskError) or ``"infrastructure"`` (InfrastructureError);
-* ``lost`` (host only): status polls raise InfrastructureError (a host that vanished).
+* ``lost`` (host only): status polls and terminations raise InfrastructureError (a host that
+  vanished).
 
 The simulated jobs live in Redis (``fake:<pool>:jobs``) so that several worker processes, and a
 worker restarted after SIGKILL, see the same pool. ``fake:<pool>:starts`` counts real starts per
@@ -97,6 +98,8 @@ class FakeService(Service):
         return JobStatus(JobState.FAILED, f"exit code {stored['exit_code']}")
 
     def terminate(self, task_id: str, host: str, job: dict | None) -> None:
+        if self._settings(host).get("lost"):
+            raise InfrastructureError(f"{host}: host unreachable (simulated)")
         redis = self.context.redis
         text = redis.hget(self._jobs_key(), task_id)
         if text is not None:
