@@ -205,6 +205,7 @@ def parse_pool_config(data: dict, source: str, default: dict | None = None) -> P
         check.fail("service", f"unknown service {service!r}")
     config = PoolConfig(name, description, service, merged, source)
     config.hosts = service_class.parse_hosts(config)
+    service_class(config).check_config()  # no I/O: safe wherever a configuration is parsed
     return config
 
 

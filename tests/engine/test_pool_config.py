@@ -1,6 +1,7 @@
 """Pool configuration: merge over default.json, validation naming file and key, named configs."""
 
 import json
+import re
 
 import pytest
 
@@ -110,3 +111,43 @@ def test_adding_an_invalid_named_config_names_it(engine, config_dir):
     broken["variables"]["server_pool"] = []
     with pytest.raises(ConfigError, match=r"configuration 'broken' of pool 'pool': key variables"):
         engine.add_pool_config("pool", "broken", broken)
+
+
+@pytest.mark.parametrize(
+    ("service_keys", "key"),
+    [
+        ({"fake": {"bogus": 1}}, "variables.fake: unknown key(s) bogus"),
+        ({"fake": {"hosts": {"h9": {}}}}, "variables.fake.hosts.h9: not a host of the pool"),
+    ],
+)
+def test_a_config_no_worker_could_start_with_is_refused_before_it_is_stored(
+    engine, config_dir, service_keys, key
+):
+    engine.sync_pool_configs(config_dir)
+    bad = fake_pool()
+    bad["variables"].update(service_keys)
+
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        engine.add_pool_config("pool", "bad", bad)
+
+    assert "bad" not in engine.list_pool_configs("pool")["configs"]
+
+
+def test_ssh_configs_are_checked_without_touching_this_machine(engine, config_dir, tmp_path):
+    """Keys an ssh pool needs are checked where the configuration is added; the files they
+    name only where a worker starts (the API may run elsewhere)."""
+    engine.sync_pool_configs(config_dir)
+    ssh = fake_pool()
+    ssh["service"] = "ssh"
+    ssh["variables"] = {
+        "server_pool": [{"host": "gpu1", "gpus": [0], "ncpus": 2, "work_dir": "/srv/snw"}],
+        "key_filename": str(tmp_path / "not-here" / "id_ed25519"),
+    }
+
+    with pytest.raises(ConfigError, match=r"variables\.known_hosts: required"):
+        engine.add_pool_config("pool", "ssh", ssh)
+    ssh["variables"]["known_hosts"] = str(tmp_path / "not-here" / "known_hosts")
+    engine.add_pool_config("pool", "ssh", ssh)  # files absent here: fine for the API
+
+    assert "ssh" in engine.list_pool_configs("pool")["configs"]
+    assert not (tmp_path / "not-here").exists()

@@ -159,8 +159,12 @@ class Service(abc.ABC):
         """Hosts of the pool from its configuration; raise ConfigError naming the key."""
         return parse_server_pool(config)
 
+    def check_config(self) -> None:  # noqa: B027 - optional hook, not abstract
+        """Checks of the configuration alone (no file, host or network), run whenever a pool
+        configuration is parsed: adding or selecting one no worker could start with fails."""
+
     def validate(self) -> None:  # noqa: B027 - optional hook, not abstract
-        """Checked once at worker start; a misconfiguration must fail loudly here."""
+        """Checks of this machine (files, clients), once at worker start: fail loudly here."""
 
     # -- description -----------------------------------------------------------------------
 

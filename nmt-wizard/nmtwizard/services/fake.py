@@ -34,7 +34,7 @@ _KNOWN = {"duration", "exit_code", "launch_delay", "launch_error", "lost", "host
 class FakeService(Service):
     calls_back = False  # nothing runs: only a poll sees a fake task end
 
-    def validate(self) -> None:
+    def check_config(self) -> None:
         settings = self.config.variables.get("fake", {})
         where = f"{self.config.source}: key variables.fake"
         if not isinstance(settings, dict):
@@ -45,6 +45,8 @@ class FakeService(Service):
         for host in settings.get("hosts", {}):
             if host not in self.hosts:
                 raise ConfigError(f"{where}.hosts.{host}: not a host of the pool")
+
+    def validate(self) -> None:
         if self.context.redis is None:
             raise ConfigError(f"{self.config.source}: the fake service needs a Redis client")
 

@@ -326,7 +326,7 @@ class RunnerService(Service):
             return host.params[key]
         return self.config.variables.get(key, default)
 
-    def validate(self) -> None:
+    def check_config(self) -> None:
         where = self.config.source
         for host in [None, *self.hosts.values()]:
             runtime = self._variable(host, "runtime", self.default_runtime)

@@ -218,24 +218,32 @@ class SshService(RunnerService):
         super().__init__(config, context)
         self._connections = {name: HostConnection(self, host) for name, host in self.hosts.items()}
 
-    def validate(self) -> None:
-        super().validate()
+    def check_config(self) -> None:
+        super().check_config()
         where = self.config.source
         for host in self.hosts.values():
-            known_hosts = self._variable(host, "known_hosts")
-            if not known_hosts:
+            if not self._variable(host, "known_hosts"):
                 raise ConfigError(
                     f"{where}: key variables.known_hosts: required (keys are never auto-added)"
                 )
-            if not Path(known_hosts).is_file():
-                raise ConfigError(f"{where}: key variables.known_hosts: no file {known_hosts}")
             if not (self._variable(host, "work_dir") or self._variable(host, "log_dir")):
                 raise ConfigError(f"{where}: key server_pool.{host.name}.work_dir: required")
-            key = self._variable(host, "key_filename") or self._variable(host, "privateKey")
+            if not (self._key_file(host) or self._variable(host, "pkey")):
+                raise ConfigError(f"{where}: key variables.key_filename: a key is required")
+
+    def validate(self) -> None:
+        """The files the configuration names exist on the worker's machine."""
+        where = self.config.source
+        for host in self.hosts.values():
+            known_hosts = self._variable(host, "known_hosts")
+            if not Path(known_hosts).is_file():
+                raise ConfigError(f"{where}: key variables.known_hosts: no file {known_hosts}")
+            key = self._key_file(host)
             if key and not Path(key).is_file():
                 raise ConfigError(f"{where}: key variables.key_filename: no file {key}")
-            if not key and not self._variable(host, "pkey"):
-                raise ConfigError(f"{where}: key variables.key_filename: a key is required")
+
+    def _key_file(self, host: HostSpec) -> str | None:
+        return self._variable(host, "key_filename") or self._variable(host, "privateKey")
 
     def work_root(self, host: HostSpec) -> str:
         return self._variable(host, "work_dir") or self._variable(host, "log_dir")
