@@ -12,7 +12,9 @@ One pass walks the pool queue in order (highest priority first, then FIFO) and, 
   whatever the queue length;
 * **reservation**: the first task that fits no host now but fits one when empty holds the host
   closest to fitting; later tasks may not use that host, so a large task is never starved by a
-  stream of small ones (they backfill the other hosts).
+  stream of small ones (they backfill the other hosts);
+* a task no configured host could ever hold (after a configuration reload) is passed over
+  without counting against the backfill window: it waits for a configuration that fits.
 
 Decisions are computed in memory and committed one by one with the fenced ``allocate`` script,
 which re-checks the slots and the task status: a race with another writer can only make a commit
@@ -131,6 +133,11 @@ def best_fit(req: Request, states: dict[str, HostState]) -> Allocation | None:
     )
 
 
+def _could_hold(state: HostState, req: Request) -> bool:
+    """Whether ``state``'s host, empty and usable, would be allowed and large enough."""
+    return (req.hosts is None or state.name in req.hosts) and state.fits_empty(req)
+
+
 def _host_to_reserve(req: Request, states: dict[str, HostState]) -> HostState | None:
     """The host closest to fitting ``req`` among those that could hold it when empty."""
     candidates = [s for s in states.values() if _eligible(s, req) and s.fits_empty(req)]
@@ -222,6 +229,11 @@ class Scheduler:
                 break
             if blocked > self.backfill:
                 break
+            if not any(_could_hold(state, req) for state in states.values()):
+                # No configured host could hold it even empty (a configuration reload shrank
+                # the pool or dropped its server): it waits for a configuration that can,
+                # without taking the backfill window from the tasks behind it.
+                continue
             fits_somewhere = (req.ngpus <= free[0] and req.ncpus <= free[1]) or (
                 req.task_id in holders
             )

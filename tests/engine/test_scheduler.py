@@ -175,3 +175,22 @@ def test_a_pass_skips_no_queued_task_while_allocations_shrink_the_queue(
     allocated = {a.task_id for a in Scheduler(engine.store, "pool").run_pass(hosts, lease.token)}
     assert allocated == set(first) | set(second[:44])
     assert status(engine, low) == "queued"
+
+
+def test_tasks_no_host_can_hold_after_a_reload_do_not_block_the_queue(
+    engine, make_worker, launch, tmp_path
+):
+    """300 four-GPU tasks queued before the pool shrank to two-GPU hosts wait for a larger
+    configuration; they do not use up the backfill window of a one-GPU task behind them."""
+    make_worker(directory=write_config(tmp_path / "s", fake_pool(hosts={"h1": ([0, 1, 2, 3], 8)})))
+    big = [launch(ngpus=4, ncpus=1, priority=10)[0] for _ in range(300)]
+    (small,) = launch(ngpus=1, ncpus=1, priority=0)
+    lease = PoolLease(engine.redis, engine.keys, "pool", "w1", ttl=30)
+    assert lease.try_acquire()
+    shrunk = [HostSpec("h1", ("0", "1"), tuple(str(i) for i in range(8)))]
+
+    allocated = Scheduler(engine.store, "pool").run_pass(shrunk, lease.token)
+
+    assert [a.task_id for a in allocated] == [small]
+    assert {status(engine, t) for t in big} == {"queued"}  # kept for a configuration that fits
+    assert not engine.store.reservations("pool")
