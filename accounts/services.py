@@ -106,18 +106,17 @@ def _require(actor: User | None, permission: str, entity: Entity | str, doing: s
 
 
 def require_covers(actor: User | None, user: User, doing: str) -> None:
-    """Refuse to act on a user who holds abilities the actor lacks (an entity administrator
-    must not reset the password of, or lock out, a super administrator of the same entity),
-    counting what a deactivated user would hold again once reactivated."""
+    """Refuse to act on a user holding an ability the actor could not give them (an entity
+    administrator must not reset the password of, or lock out, a super administrator of the
+    same entity), counting what a deactivated user would hold again once reactivated."""
     if actor is None or actor.pk == user.pk:
         return
-    missing = policy.held_abilities(user) - policy.abilities(actor)
-    if missing:
-        perm, code = sorted(missing)[0]
-        raise PermissionRefused(
-            f"{actor} cannot {doing}: {user} holds {perm} on {code}, which {actor} does not",
-            field="user",
-        )
+    for perm, code in sorted(policy.held_abilities(user) - policy.abilities(actor)):
+        if policy.grant_refusal(actor, perm, code, user.entity.entity_code) is not None:
+            raise PermissionRefused(
+                f"{actor} cannot {doing}: {user} holds {perm} on {code}, which {actor} does not",
+                field="user",
+            )
 
 
 def _require_grantable(actor: User | None, role: Role, grants: Iterable[RoleGrant]) -> None:
@@ -132,6 +131,21 @@ def _require_grantable(actor: User | None, role: Role, grants: Iterable[RoleGran
                 f"{grant.target_entity.entity_code}): {reason}",
                 field="role",
             )
+
+
+def _require_removable(actor: User | None, role: Role, grants: Iterable[RoleGrant]) -> None:
+    """What the actor could not give, they cannot take away -- except grants on another entity
+    whose share was revoked: they count for nothing, and the role's administrators may always
+    clean them up."""
+    live = [
+        grant
+        for grant in grants
+        if grant.target_entity_id == role.entity_id
+        or policy.share_allows(
+            grant.permission.code, grant.target_entity.entity_code, role.entity.entity_code
+        )
+    ]
+    _require_grantable(actor, role, live)
 
 
 def _role_grants(role: Role) -> list[RoleGrant]:
@@ -500,7 +514,7 @@ def group_delete(*, actor: User | None, group: Group) -> None:
     """Delete a group; its members lose its roles, so the actor must be able to give them."""
     _require(actor, Perm.ADMIN_USER, group.entity, f"delete groups of {group.entity.entity_code}")
     for role, grant in _group_grants(group):
-        _require_grantable(actor, role, [grant])
+        _require_removable(actor, role, [grant])
     before = {
         "name": group.name,
         "members": sorted(group.members.values_list("trainer_id", flat=True)),
@@ -541,7 +555,7 @@ def group_remove_member(*, actor: User | None, group: Group, user: User) -> None
     _require(actor, Perm.ADMIN_USER, group.entity, f"change groups of {group.entity.entity_code}")
     require_covers(actor, user, f"remove {user} from {group}")
     for role, grant in _group_grants(group):
-        _require_grantable(actor, role, [grant])
+        _require_removable(actor, role, [grant])
     with _keeps_an_administrator(group.entity, f"remove {user} from {group}"):
         deleted, _ = GroupMembership.objects.filter(group=group, user=user).delete()
     if not deleted:
@@ -600,9 +614,9 @@ def role_update(
 
 @transaction.atomic
 def role_delete(*, actor: User | None, role: Role) -> None:
-    """Delete a role; only someone who could have created it (holds each of its grants)."""
+    """Delete a role; only someone who could give each of its grants that still counts."""
     _require(actor, Perm.ADMIN_USER, role.entity, f"delete roles of {role.entity.entity_code}")
-    _require_grantable(actor, role, _role_grants(role))
+    _require_removable(actor, role, _role_grants(role))
     before = {"name": role.name, "grants": sorted(map(_grant_repr, _role_grants(role)))}
     with _keeps_an_administrator(role.entity, f"delete role {role}"):
         _audit(actor=actor, entity=role.entity, action="role.delete", obj=role, before=before)
@@ -665,11 +679,12 @@ def role_revoke(
     target_entity: Entity | None = None,
 ) -> None:
     """Remove a grant from ``role``. Needs ``admin_user`` on the role's entity and the right to
-    give that grant; refused if it would leave that entity without an administrator."""
+    give that grant (unless its share was revoked); refused if it would leave that entity
+    without an administrator."""
     permission = _permission(permission)
     target = target_entity or role.entity
     _require(actor, Perm.ADMIN_USER, role.entity, f"change roles of {role.entity.entity_code}")
-    _require_grantable(
+    _require_removable(
         actor, role, [RoleGrant(role=role, permission=permission, target_entity=target)]
     )
     with _keeps_an_administrator(role.entity, f"revoke {permission.code} from {role}"):
@@ -734,7 +749,7 @@ def role_unassign(
     by someone who could have given it (and who holds everything the user holds)."""
     _require(actor, Perm.ADMIN_USER, role.entity, f"assign roles of {role.entity.entity_code}")
     holder = _holder(role, user, group)
-    _require_grantable(actor, role, _role_grants(role))
+    _require_removable(actor, role, _role_grants(role))
     if user is not None:
         require_covers(actor, user, f"take {role} from {user}")
     links = (

@@ -161,7 +161,8 @@ def auth_stamp(user) -> str:
     Same idea as Django's ``get_session_auth_hash``, with our own salt; an HMAC, not a password
     hash, so checking it on every request costs microseconds.
     """
-    value = f"{user.password}\0{user.token_epoch}"
+    # Epoch 0 stamps the password alone, as before epochs existed: an upgrade kills no token.
+    value = f"{user.password}\0{user.token_epoch}" if user.token_epoch else user.password
     return salted_hmac(_STAMP_SALT, value, algorithm="sha256").hexdigest()
 
 

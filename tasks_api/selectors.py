@@ -6,7 +6,6 @@ import fnmatch
 from typing import Any
 
 from nmtwizard.api import Engine
-from nmtwizard.exceptions import TaskNotFound
 from tasks_api.constants import LIST_SCAN_LIMIT
 
 __all__ = ["pool_summary", "pool_without_unreadable_tasks", "task_list", "task_list_row"]
@@ -120,25 +119,29 @@ def pool_summary(
 
 
 def pool_without_unreadable_tasks(
-    engine: Engine,
-    description: dict[str, Any],
-    entities: frozenset[str],
-    readable: frozenset[str] | None,
+    engine: Engine, description: dict[str, Any], readable: frozenset[str] | None
 ) -> dict[str, Any]:
-    """``description`` with the tasks of entities outside ``readable`` (None: all) left out of
-    its hosts: on a pool shared by several entities, a task id would tell another entity's
-    trainer, language pair and model."""
-    if readable is None or entities <= readable:
+    """``description`` as a caller reading the tasks of ``readable`` entities (None: all) may
+    see it: other entities' task ids are left out of its hosts (on a shared pool, an id tells
+    another entity's trainer, language pair and model), as are the task a host is held for
+    and the detail of a quarantine (it may name a task)."""
+    if readable is None:
         return description
-
-    def entity_of(task_id: str) -> str | None:
-        try:
-            return engine.get_task(task_id, with_files=False).get("entity")
-        except TaskNotFound:
-            return None
-
-    hosts = [
-        {**host, "tasks": [t for t in host["tasks"] if entity_of(t) in readable]}
-        for host in description["hosts"]
-    ]
+    named = {t for host in description["hosts"] for t in host["tasks"]}
+    named |= {host["reserved_for"] for host in description["hosts"] if host["reserved_for"]}
+    entities = engine.task_entities(sorted(named))
+    visible = {task_id for task_id, entity in entities.items() if entity in readable}
+    hosts = []
+    for host in description["hosts"]:
+        reason = host["reason"]
+        if reason.startswith("quarantined"):
+            reason = "quarantined"
+        hosts.append(
+            {
+                **host,
+                "tasks": [t for t in host["tasks"] if t in visible],
+                "reserved_for": host["reserved_for"] if host["reserved_for"] in visible else None,
+                "reason": reason,
+            }
+        )
     return {**description, "hosts": hosts}

@@ -4,14 +4,16 @@ Views parse input, call one of these, and serialize; the permission decision has
 (``tasks_api.scoping``) before they run. Entity and trainer id come from the authenticated
 user, never from the request body. Each call writes one audit row under the task's entity
 (``task.launch``, ``task.terminate``, ``task.delete``), after the engine acted: a failed
-engine call leaves no row, and the row never holds the command, options or files (they may
-carry secrets).
+engine call leaves no row, a failed row write is logged and does not fail the call, and the row
+never holds the command, options or files (they may carry secrets).
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Any
+
+from django.db import DatabaseError, transaction
 
 from accounts.services import audit_record
 from nmtwizard.api import Engine
@@ -113,12 +115,17 @@ def task_delete(*, actor, engine: Engine, task: dict[str, Any]) -> dict:
 
 
 def _audit(actor, entity: str | None, action: str, task_id: str, **states) -> None:
-    audit_record(
-        actor=actor,
-        entity=entity,
-        action=action,
-        object_type="Task",
-        object_id=task_id,
-        object_repr=task_id,
-        **states,
-    )
+    try:
+        with transaction.atomic():  # a savepoint: a failed write leaves the connection usable
+            audit_record(
+                actor=actor,
+                entity=entity,
+                action=action,
+                object_type="Task",
+                object_id=task_id,
+                object_repr=task_id,
+                **states,
+            )
+    except DatabaseError:
+        # The engine has acted already: a 500 now would invite a retry (a second launch).
+        log.exception("audit row lost: %s of %s by %s", action, task_id, actor.trainer_id)

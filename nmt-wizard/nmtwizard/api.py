@@ -483,6 +483,10 @@ class Engine:
         }
 
     @_unavailable
+    def task_entities(self, task_ids: list[str]) -> dict[str, str]:
+        """Owner entity of each task that still exists (one round trip)."""
+        return {t["task_id"]: t.get("entity") for t in self.store.get_many(task_ids, ["entity"])}
+
     def pool_entities(self, pool: str) -> list[str] | None:
         """Upper-cased entity codes the active configuration lists under ``entities`` (a dict
         as in nmt-wizard HEAD, or a list), or None when it lists none. Added for issue 7."""

@@ -5,6 +5,7 @@ or, when ``LAUNCHER_CONFIG`` names an ini file, from that file; the environment 
 documents each variable. Anything wrong stops start-up with a message naming the key.
 """
 
+import contextlib
 from pathlib import Path
 
 import environ
@@ -211,7 +212,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
 if STATIC_ROOT.is_relative_to(VAR_DIR):  # ours: WhiteNoise expects it, even before collectstatic
-    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):  # a read-only var/ only costs WhiteNoise a warning
+        STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # =============================================================================
 # Security (production values come from the environment; see README)

@@ -227,6 +227,45 @@ def test_what_one_could_not_give_one_cannot_take_away(sa, superadmin):
     assert not plain.roles.exists()
 
 
+def test_a_shared_grant_one_could_give_can_be_taken_back(tenant, other_tenant, other_admin):
+    services.share_role_create(actor=None, role=role(tenant, "user"), entity=other_tenant)
+    reader = services.role_create(
+        actor=other_admin, entity=other_tenant, name="read-aa", permissions=[("user", tenant)]
+    )
+    member = UserFactory(entity=other_tenant, user_code="USR", roles=["trainer"])
+    services.role_assign(actor=other_admin, role=reader, user=member)
+
+    services.role_unassign(actor=other_admin, role=reader, user=member)
+    services.role_unassign(actor=other_admin, role=role(other_tenant, "trainer"), user=member)
+
+    assert not member.roles.exists()
+
+
+def test_grants_left_inert_by_a_revoked_share_can_be_cleaned_up(tenant, other_tenant, other_admin):
+    share = services.share_role_create(
+        actor=None, role=role(tenant, "trainer"), entity=other_tenant
+    )
+    trains_aa = services.role_create(
+        actor=other_admin, entity=other_tenant, name="train-aa", permissions=[("train", tenant)]
+    )
+    member = UserFactory(entity=other_tenant, user_code="USR")
+    group = services.group_create(actor=other_admin, entity=other_tenant, name="g")
+    services.role_assign(actor=other_admin, role=trains_aa, user=member)
+    services.role_assign(actor=other_admin, role=trains_aa, group=group)
+    services.group_add_member(actor=other_admin, group=group, user=member)
+    services.share_role_delete(actor=None, share=share)
+
+    services.group_remove_member(actor=other_admin, group=group, user=member)
+    services.role_unassign(actor=other_admin, role=trains_aa, user=member)
+    services.role_revoke(
+        actor=other_admin, role=trains_aa, permission="train", target_entity=tenant
+    )
+    services.group_delete(actor=other_admin, group=group)
+    services.role_delete(actor=other_admin, role=trains_aa)
+
+    assert not Role.objects.filter(pk=trains_aa.pk).exists()
+
+
 def test_cross_entity_grant_needs_a_share(tenant, other_tenant, tenant_admin, other_admin):
     custom = services.role_create(actor=tenant_admin, entity=tenant, name="on-bb")
     with pytest.raises(PermissionRefused, match="BB shares no role holding it with AA"):

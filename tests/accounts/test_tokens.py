@@ -10,6 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from rest_framework.views import APIView
 
 from accounts import tokens
@@ -98,6 +99,19 @@ def test_temporary_token_record_holds_user_restriction_and_stamp_only(trainer, r
         "stamp": tokens.auth_stamp(trainer),
     }
     assert trainer.password not in record
+
+
+def test_tokens_stamped_before_epochs_existed_stay_valid(trainer, redis_client):
+    """Epoch 0 stamps the password hash alone, as the first releases did: an upgrade must not
+    kill running tasks' 30-day callback tokens."""
+    legacy = salted_hmac(tokens._STAMP_SALT, trainer.password, algorithm="sha256").hexdigest()
+    issued = tokens.temporary_token_create(user=trainer, duration=60)
+    record = {"user": trainer.pk, "task": None, "stamp": legacy}
+    redis_client.set(tokens.AuthKeys.temporary(issued.digest), json.dumps(record), ex=60)
+
+    user, _ = tokens.token_authenticate(issued.token)
+
+    assert user.pk == trainer.pk and trainer.token_epoch == 0
 
 
 # =============================================================================

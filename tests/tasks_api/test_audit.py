@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.db import OperationalError, connection
 
 from accounts import policy
 from accounts.models import AuditEvent, Entity
@@ -92,3 +93,22 @@ def test_task_rows_are_seen_by_the_task_entity_administrators_only(clients, task
     visible = policy.audit_events_for(admin).filter(object_type="Task")
 
     assert visible.filter(object_id=task_a, action="task.launch").exists() is sees
+
+
+def test_a_lost_audit_row_does_not_fail_a_launch_that_happened(clients, pools, engine, caplog):
+    """The engine has queued the task when the row is written: a 500 then would invite the
+    client to launch again. The failure is logged instead."""
+
+    def audit_table_down(execute, sql, params, many, context):
+        if "accounts_auditevent" in sql and sql.lstrip().upper().startswith("INSERT"):
+            raise OperationalError("audit table unavailable")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(audit_table_down):
+        response = clients["trainer_a"].post("/task/launch/aa_pool", launch_body(), format="json")
+
+    assert response.status_code == 200, response.content
+    task_id = response.json().split("\t")[1]
+    assert engine.get_task(task_id)["status"] == "queued"
+    assert not AuditEvent.objects.filter(object_type="Task").exists()
+    assert f"audit row lost: task.launch of {task_id} by AATRN" in caplog.text

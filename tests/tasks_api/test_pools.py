@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.tasks_api.conftest import fake_pool, launch_body, write_pools
 
 
@@ -36,26 +38,60 @@ def test_describe_and_check(clients, pools):
     assert trainer.get("/service/describe/nope").status_code == 404
 
 
+def _host_details(client) -> list[dict]:
+    """The hosts of ``mixed`` as describe and ``service/list?verbose=1`` show them (the same)."""
+    described = client.get("/service/describe/mixed").json()["hosts"]
+    listed = client.get("/service/list?verbose=1").json()["mixed"]["detail"]
+    keys = ("name", "tasks", "reserved_for", "reason")
+    assert [{k: h[k] for k in keys} for h in described] == [
+        {k: listed[h["name"]][k] for k in keys} for h in described
+    ]
+    return described
+
+
 def test_a_shared_pool_shows_each_entity_only_the_tasks_it_may_read(clients, pools, engine):
     from tests.tasks_api.helpers import run_worker_until
 
     launched = clients["trainer_a"].post("/task/launch/mixed", launch_body(), format="json")
     task_id = launched.json().split("\t")[1]
     run_worker_until(engine, "mixed", lambda: engine.get_task(task_id)["status"] == "running")
+    # What the worker would write: a host held for A's task, another quarantined naming it.
+    engine.redis.hset(engine.keys.reserved("mixed"), "h2", task_id)
+    quarantine = {"until": 4e9, "message": f"could not stop {task_id}: timeout"}
+    engine.redis.hset(engine.keys.quarantine("mixed"), "h2", json.dumps(quarantine))
 
-    def host_tasks(name: str) -> list[str]:
-        described = clients[name].get("/service/describe/mixed").json()
-        listed = clients[name].get("/service/list?verbose=1").json()["mixed"]["detail"]
-        assert sorted(t for h in described["hosts"] for t in h["tasks"]) == sorted(
-            t for h in listed.values() for t in h["tasks"]
+    def seen(name: str) -> tuple[list[str], list, list[str]]:
+        hosts = _host_details(clients[name])
+        return (
+            [t for h in hosts for t in h["tasks"]],
+            [h["reserved_for"] for h in hosts],
+            [h["reason"] for h in hosts],
         )
-        return [t for h in described["hosts"] for t in h["tasks"]]
 
-    assert host_tasks("trainer_a") == [task_id]
-    assert host_tasks("superadmin") == [task_id]
-    assert host_tasks("trainer_b") == []  # same pool, but A's task is not theirs to see
+    for name in ("trainer_a", "superadmin"):
+        tasks, held, _ = seen(name)
+        assert tasks == [task_id] and held == [None, task_id]
+    assert seen("superadmin")[2][1] == f"quarantined: could not stop {task_id}: timeout"
+    # Same pool, but A's task is not B's to see, by id, hold or quarantine detail.
+    assert seen("trainer_b") == ([], [None, None], ["", "quarantined"])
     usage = clients["trainer_b"].get("/service/describe/mixed").json()["usage"]
     assert usage["gpus"] == 1  # the capacity it takes is still shown
+
+
+def test_tasks_of_an_entity_a_reload_dropped_stay_hidden(clients, pools, engine):
+    """B's task keeps running after the pool is given to A alone: A still does not see it."""
+    from tests.tasks_api.helpers import run_worker_until
+
+    launched = clients["trainer_b"].post("/task/launch/mixed", launch_body(), format="json")
+    task_id = launched.json().split("\t")[1]
+    run_worker_until(engine, "mixed", lambda: engine.get_task(task_id)["status"] == "running")
+    engine.add_pool_config("mixed", "aa-only", fake_pool("mixed", entities={"AA": {}}))
+    engine.select_pool_config("mixed", "aa-only")
+
+    hosts = _host_details(clients["trainer_a"])
+
+    assert [t for h in hosts for t in h["tasks"]] == []
+    assert engine.get_task(task_id)["status"] == "running"
 
 
 def test_configurations_lifecycle(clients, pools):

@@ -87,9 +87,7 @@ class PoolViewSet(EngineViewSet):
         for description in scoping.visible_pools(request.user, engine, engine.list_pools()):
             entities = scoping.pool_entities(engine, description["name"])
             if query.validated_data["verbose"]:
-                description = selectors.pool_without_unreadable_tasks(
-                    engine, description, entities, readable
-                )
+                description = selectors.pool_without_unreadable_tasks(engine, description, readable)
             summary = selectors.pool_summary(
                 description,
                 entities,
@@ -109,10 +107,7 @@ class PoolViewSet(EngineViewSet):
     def describe(self, request, pool: str):
         entities = self._pool(pool)
         description = selectors.pool_without_unreadable_tasks(
-            self.engine,
-            self.engine.describe_pool(pool),
-            entities,
-            scoping.task_read_scope(request.user),
+            self.engine, self.engine.describe_pool(pool), scoping.task_read_scope(request.user)
         )
         description["entities"] = sorted(entities)
         return Response(PoolDescriptionSerializer(description).data)
