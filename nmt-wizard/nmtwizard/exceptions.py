@@ -21,6 +21,7 @@ __all__ = [
     "InvalidTransition",
     "LeaseLost",
     "NotFound",
+    "OutcomeUnknown",
     "PoolNotFound",
     "ServiceError",
     "TaskError",
@@ -113,6 +114,12 @@ class ServiceError(Exception):
 
 class InfrastructureError(ServiceError):
     """The host or platform failed (connection, missing binary, disk...): quarantine the host."""
+
+
+class OutcomeUnknown(InfrastructureError):
+    """The command reached the host but its answer did not come back: it may have run. A
+    launch that ends so is retried on the same host (starts are idempotent there), never
+    elsewhere while that host may be running it."""
 
 
 class TaskError(ServiceError):

@@ -126,7 +126,7 @@ local status = redis.call('HGET', K.task(id), 'status')
 if status == 'allocated' then
   set_status(id, 'running', now)
   redis.call('HSET', K.task(id), 'job', ARGV[4])
-  redis.call('HDEL', K.task(id), 'status_fail')
+  redis.call('HDEL', K.task(id), 'status_fail', 'launch_unknown_since')
   redis.call('ZADD', K.timers(pool), check_due, 'check|' .. id)
   redis.call('ZREM', K.timers(pool), 'launch|' .. id)
 elseif status == 'terminating' then
@@ -143,6 +143,7 @@ if status == 'allocated' then
   release_slots(id)
   enqueue(id, now)
   redis.call('ZREM', K.timers(pool), 'launch|' .. id)
+  redis.call('HDEL', K.task(id), 'launch_unknown_since')
   return 'queued'
 end
 return status or ''

@@ -44,6 +44,7 @@ from nmtwizard.exceptions import (
     ConfigError,
     InfrastructureError,
     LeaseLost,
+    OutcomeUnknown,
     PoolNotFound,
     ServiceError,
     TaskNotFound,
@@ -377,6 +378,12 @@ class Worker:
         )
         try:
             job = self.service.safe_launch(request)
+        except OutcomeUnknown as exc:
+            self._quarantine(host, str(exc))
+            if self._keep_trying_on(task, host, exc):
+                return  # still allocated there: the launch timer tries the same host again
+            self.store.requeue(task_id, self.pool, fence)
+            return
         except InfrastructureError as exc:
             self._quarantine(host, str(exc))
             self.store.append_log(task_id, f"[launcher] {host} unusable, task re-queued: {exc}\n")
@@ -388,6 +395,26 @@ class Worker:
             hooks.revoke_tokens(stopped)
             return
         self.store.set_running(task_id, self.pool, job, self._delay(), fence)
+
+    def _keep_trying_on(self, task: dict, host: str, exc: Exception) -> bool:
+        """After a launch whose answer was lost, whether to retry it on ``host``: the job may
+        run there, and starting it elsewhere would run it twice. Given up (re-queued, with the
+        risk said in the log) once the host has stayed silent for a quarantine period."""
+        task_id = task["task_id"]
+        now = time.time()
+        self.store.annotate(task_id, only_new=True, launch_unknown_since=str(now))
+        since = float(self.store.get(task_id).get("launch_unknown_since") or now)
+        if now - since < self.quarantine_time:
+            self.store.append_log(
+                task_id, f"[launcher] no answer from {host} to the launch; trying it there again\n"
+            )
+            return True
+        self.store.append_log(
+            task_id,
+            f"[launcher] {host} silent for {now - since:.0f}s: task re-queued; a copy may still "
+            f"run on {host}: {exc}\n",
+        )
+        return False
 
     def _check(self, task_id: str, fence: str) -> None:
         task = self.store.get(task_id)

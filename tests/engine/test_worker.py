@@ -211,6 +211,44 @@ def test_a_task_that_cannot_be_stopped_keeps_new_tasks_off_its_host(
     assert "could not stop it on h1" in engine.read_log(first)[0].decode()
 
 
+def test_a_launch_whose_answer_was_lost_is_retried_on_the_same_host_only(
+    engine, make_worker, launch, tmp_path
+):
+    """The host ran the start but the answer never came back: starting the task on another
+    host could run it twice, so the launch is retried where it may already run."""
+    pool = fake_pool(hosts={"h1": ([0], 2), "h2": ([0], 2)})
+    pool["variables"]["fake"]["hosts"] = {"h1": {"answers_lost": 2}}
+    worker = make_worker(directory=write_config(tmp_path / "u", pool), lease_ttl=0.05)
+    (task_id,) = launch(options={"server": ["h1", "h2"]})
+    engine.redis.hset(engine.keys.disabled("pool"), "h2", "maintenance")  # h1 first
+    run_until(worker, lambda: engine.get_task(task_id).get("alloc_host") == "h1")
+    engine.redis.hdel(engine.keys.disabled("pool"), "h2")
+
+    run_until(worker, lambda: status(engine, task_id) == "running")
+
+    task = engine.get_task(task_id)
+    assert task["alloc_host"] == "h1" and "launch_unknown_since" not in task
+    assert engine.redis.hget(engine.keys.fake_starts("pool"), task_id) == "1"
+    assert engine.read_log(task_id)[0].decode().count("trying it there again") == 2
+    assert "h1" in engine.redis.hgetall(engine.keys.quarantine("pool"))
+
+
+def test_a_host_silent_for_a_quarantine_period_is_given_up(engine, make_worker, launch, tmp_path):
+    pool = fake_pool(hosts={"h1": ([0], 2), "h2": ([0], 2)})
+    pool["variables"]["fake"]["hosts"] = {"h1": {"answers_lost": 1000}}
+    directory = write_config(tmp_path / "g", pool)
+    worker = make_worker(directory=directory, lease_ttl=0.05, quarantine_time=0.5)
+    engine.redis.hset(engine.keys.disabled("pool"), "h2", "maintenance")
+    (task_id,) = launch()
+    run_until(worker, lambda: engine.get_task(task_id).get("alloc_host") == "h1")
+    engine.redis.hdel(engine.keys.disabled("pool"), "h2")
+
+    run_until(worker, lambda: engine.get_task(task_id).get("alloc_host") == "h2", timeout=10)
+
+    log = engine.read_log(task_id)[0].decode()
+    assert "task re-queued; a copy may still run on h1" in log
+
+
 def test_status_failures_must_be_consecutive_to_lose_a_task(engine, make_worker, launch):
     """A healthy task whose host misses every other poll runs to completion."""
     worker = make_worker(check_delay=0.01)

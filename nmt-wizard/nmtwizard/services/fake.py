@@ -7,6 +7,8 @@ Hosts come from ``variables.server_pool`` like the ssh service. Behaviour comes 
 * ``duration`` (s, default 2): time from launch to exit; ``exit_code`` (default 0);
 * ``launch_delay`` (s, default 0): how long ``launch`` blocks (a slow host);
 * ``launch_error``: ``"task"`` (TaskError) or ``"infrastructure"`` (InfrastructureError);
+* ``answers_lost`` (default 0): the first N launch calls of a task start it (once) but raise
+  OutcomeUnknown, as when a host runs the command and the connection drops before it answers;
 * ``lost`` (host only): status polls and terminations raise InfrastructureError (a host that
   vanished).
 
@@ -21,13 +23,21 @@ import json
 import time
 from typing import Any
 
-from nmtwizard.exceptions import ConfigError, InfrastructureError, TaskError
+from nmtwizard.exceptions import ConfigError, InfrastructureError, OutcomeUnknown, TaskError
 from nmtwizard.services import register
 from nmtwizard.services.base import JobState, JobStatus, LaunchRequest, Service
 
 __all__ = ["FakeService"]
 
-_KNOWN = {"duration", "exit_code", "launch_delay", "launch_error", "lost", "hosts"}
+_KNOWN = {
+    "answers_lost",
+    "duration",
+    "exit_code",
+    "launch_delay",
+    "launch_error",
+    "lost",
+    "hosts",
+}
 
 
 @register("fake")
@@ -81,8 +91,12 @@ class FakeService(Service):
         redis = self.context.redis
         if redis.hsetnx(self._jobs_key(), request.task_id, json.dumps(job)):
             redis.hincrby(self.context.keys.fake_starts(self.config.name), request.task_id, 1)
-            return job
-        return json.loads(redis.hget(self._jobs_key(), request.task_id))  # already started
+        stored = json.loads(redis.hget(self._jobs_key(), request.task_id))  # maybe started before
+        if stored.get("answers_lost", 0) < int(settings.get("answers_lost", 0)):
+            stored["answers_lost"] = stored.get("answers_lost", 0) + 1
+            redis.hset(self._jobs_key(), request.task_id, json.dumps(stored))
+            raise OutcomeUnknown(f"{request.host}: the launch's answer was lost (simulated)")
+        return stored
 
     def status(self, task_id: str, host: str, job: dict | None) -> JobStatus:
         if self._settings(host).get("lost"):

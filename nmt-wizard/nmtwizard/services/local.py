@@ -24,7 +24,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from nmtwizard.exceptions import InfrastructureError
+from nmtwizard.exceptions import InfrastructureError, OutcomeUnknown
 from nmtwizard.services import register
 from nmtwizard.services.base import HostSpec, parse_server_pool
 from nmtwizard.services.hostexec import RUNNER_PATH, RunnerService
@@ -67,7 +67,7 @@ class LocalService(RunnerService):
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            raise InfrastructureError(f"{host.name}: runner {action} timed out") from None
+            raise OutcomeUnknown(f"{host.name}: runner {action} timed out") from None
         try:
             return json.loads(result.stdout)
         except ValueError:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import paramiko
 
-from nmtwizard.exceptions import ConfigError, InfrastructureError
+from nmtwizard.exceptions import ConfigError, InfrastructureError, OutcomeUnknown
 from nmtwizard.services import register
 from nmtwizard.services.base import HostSpec
 from nmtwizard.services.hostexec import RUNNER_DIGEST, RUNNER_SOURCE, RunnerService
@@ -175,10 +175,11 @@ class HostConnection:
                 return channel.recv_exit_status(), out.getvalue(), err.getvalue()
             except TimeoutError:
                 self._drop(client)
-                raise InfrastructureError(f"{self.host.name}: command timed out") from None
+                raise OutcomeUnknown(f"{self.host.name}: command timed out") from None
             except (paramiko.SSHException, OSError, EOFError) as exc:
+                # The command was sent: it may have run on the host.
                 self._drop(client)
-                raise InfrastructureError(f"{self.host.name}: SSH command failed: {exc}") from None
+                raise OutcomeUnknown(f"{self.host.name}: SSH command failed: {exc}") from None
             finally:
                 channel.close()
         raise AssertionError("unreachable")
