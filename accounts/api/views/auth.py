@@ -152,6 +152,17 @@ class PersistentTokenViewSet(
         return super().list(request, *args, **kwargs)
 
     @extend_schema(
+        responses={
+            200: PersistentTokenSerializer,
+            401: _UNAUTHORIZED,
+            403: _FORBIDDEN,
+            404: OpenApiResponse(MessageSerializer, description="No such token you may see."),
+        }
+    )
+    def retrieve(self, request, *args, **kwargs):
+        return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(
         request=PersistentTokenCreateSerializer,
         responses={
             201: PersistentTokenCreatedSerializer,
@@ -168,7 +179,12 @@ class PersistentTokenViewSet(
         return Response(body, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
 
     @extend_schema(
-        responses={204: None, 401: _UNAUTHORIZED, 403: _FORBIDDEN, 404: MessageSerializer}
+        responses={
+            204: None,
+            401: _UNAUTHORIZED,
+            403: _FORBIDDEN,
+            404: OpenApiResponse(MessageSerializer, description="No such token you may see."),
+        }
     )
     def destroy(self, request, pk=None):
         tokens.persistent_token_revoke(actor=request.user, token=self.get_object())
