@@ -29,6 +29,11 @@ __all__ = ["LogoutView", "PersistentTokenViewSet", "TokenView"]
 
 _UNAUTHORIZED = OpenApiResponse(MessageSerializer, description="Missing or invalid credentials.")
 _FORBIDDEN = OpenApiResponse(MessageSerializer, description="A task-restricted token.")
+_ONE_TOKEN_ERRORS = {
+    401: _UNAUTHORIZED,
+    403: _FORBIDDEN,
+    404: OpenApiResponse(MessageSerializer, description="No such token you may see."),
+}
 
 
 # =============================================================================
@@ -151,14 +156,7 @@ class PersistentTokenViewSet(
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
-    @extend_schema(
-        responses={
-            200: PersistentTokenSerializer,
-            401: _UNAUTHORIZED,
-            403: _FORBIDDEN,
-            404: OpenApiResponse(MessageSerializer, description="No such token you may see."),
-        }
-    )
+    @extend_schema(responses={200: PersistentTokenSerializer, **_ONE_TOKEN_ERRORS})
     def retrieve(self, request, *args, **kwargs):
         return super().retrieve(request, *args, **kwargs)
 
@@ -178,14 +176,7 @@ class PersistentTokenViewSet(
         body = {**self.get_serializer(row).data, "token": raw}
         return Response(body, status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
 
-    @extend_schema(
-        responses={
-            204: None,
-            401: _UNAUTHORIZED,
-            403: _FORBIDDEN,
-            404: OpenApiResponse(MessageSerializer, description="No such token you may see."),
-        }
-    )
+    @extend_schema(responses={204: None, **_ONE_TOKEN_ERRORS})
     def destroy(self, request, pk=None):
         tokens.persistent_token_revoke(actor=request.user, token=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
