@@ -363,13 +363,13 @@ def user_create(
     _require(actor, Perm.ADMIN_USER, entity, f"create users in {entity.entity_code}")
     if not entity.is_active:
         raise AccountsError(f"entity {entity.entity_code} is deactivated", field="entity")
-    if User.objects.filter(entity=entity, user_code=user_code).exists():
-        raise AccountsError(
-            f"user {entity.entity_code}{user_code} already exists", field="user_code", code="exists"
-        )
+    taken = User.objects.filter(entity=entity, user_code__iexact=user_code).first()
+    if taken is not None:
+        raise AccountsError(f"user {taken} already exists", field="user_code", code="exists")
     user = User(
         entity=entity,
         user_code=user_code,
+        trainer_id=f"{entity.entity_code}{user_code}",  # the password rules compare with it
         first_name=first_name,
         last_name=last_name,
         email=User.objects.normalize_email(email),

@@ -31,6 +31,7 @@ __all__ = [
     "launch_entity",
     "pool_access",
     "pool_entities",
+    "sent_by_the_task",
     "task_access",
     "task_read_scope",
     "visible_pools",
@@ -158,6 +159,11 @@ def task_read_scope(user) -> frozenset[str] | None:
 
 def _restricted_to(request) -> str | None:
     return getattr(request.auth, "restriction", None)
+
+
+def sent_by_the_task(request, task_id: str) -> bool:
+    """The request carries ``task_id``'s own callback token: the task reporting on itself."""
+    return _restricted_to(request) == task_id
 
 
 def _allowed(user, task: dict, rule: TaskRule, own_token: bool) -> bool:

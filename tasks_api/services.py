@@ -80,22 +80,28 @@ def task_launch(
     return result
 
 
-def task_terminate(*, actor, engine: Engine, task: dict[str, Any], phase: str | None) -> dict:
-    """Ask the engine to stop ``task``; nmt-wizard's messages, plus the status after."""
+def task_terminate(
+    *, actor, engine: Engine, task: dict[str, Any], phase: str | None, by_the_task: bool = False
+) -> dict:
+    """Ask the engine to stop ``task``; nmt-wizard's messages, plus the status after.
+
+    ``by_the_task``: the task reports its own end (its callback token): a status change, not
+    a user's action, so no audit row."""
     task_id = task["task_id"]
     if task.get("status") == "stopped":
         return {"message": f"{task_id} already stopped", "status": "stopped"}
     phase = phase or "aborted"
     status = engine.request_terminate(task_id, phase)
     log.info("%s terminated %s (%s)", actor.trainer_id, task_id, phase)
-    _audit(
-        actor,
-        task.get("entity"),
-        "task.terminate",
-        task_id,
-        before={"status": task.get("status")},
-        after={"status": status, "phase": phase},
-    )
+    if not by_the_task:
+        _audit(
+            actor,
+            task.get("entity"),
+            "task.terminate",
+            task_id,
+            before={"status": task.get("status")},
+            after={"status": status, "phase": phase},
+        )
     return {"message": f"terminating {task_id}", "status": status}
 
 

@@ -56,6 +56,14 @@ class ScopedAdmin(admin.ModelAdmin):
             return super().get_field_queryset(db, db_field, request)
         return scope(request.user)
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "entity" and field is not None:
+            only = list(field.queryset[:2])
+            if len(only) == 1:  # an entity administrator has one entity: chosen already
+                field.initial = only[0].pk
+        return field
+
     def scoped_choices(self, request, model):
         return FIELD_SCOPES[model](request.user)
 

@@ -45,6 +45,17 @@ class ActorForm(forms.ModelForm):
     def entity_of_instance(self) -> Entity | None:
         return self.instance.entity if self.instance.pk else None
 
+    def check_unique_name(self, cleaned) -> None:
+        """A name already taken in the entity is an error on the name (not a crash at save)."""
+        entity = cleaned.get("entity") or self.entity_of_instance()
+        name = cleaned.get("name")
+        model = type(self.instance)
+        if entity is not None and name:
+            taken = model.objects.filter(entity=entity, name=name).exclude(pk=self.instance.pk)
+            if taken.exists():
+                kind = model._meta.verbose_name
+                self.add_error("name", f"{entity.entity_code} already has a {kind} named {name}.")
+
     def check_entity(self, cleaned, names: tuple[str, ...]):
         """Related rows must belong to the chosen entity."""
         entity = cleaned.get("entity") or self.entity_of_instance()
@@ -104,6 +115,11 @@ class UserAddForm(_UserRelationsForm):
 
     def clean(self):
         cleaned = super().clean()
+        entity, code = cleaned.get("entity"), cleaned.get("user_code")
+        if entity is not None and code:
+            taken = User.objects.filter(entity=entity, user_code__iexact=code).first()
+            if taken is not None:
+                self.add_error("user_code", f"{taken} already exists.")
         first, second = cleaned.get("password1"), cleaned.get("password2")
         if first != second:
             self.add_error("password2", "The two passwords differ.")
@@ -149,6 +165,7 @@ class GroupForm(ActorForm):
 
     def clean(self):
         cleaned = super().clean()
+        self.check_unique_name(cleaned)
         self.check_entity(cleaned, ("members", "roles"))
         return cleaned
 
@@ -184,6 +201,7 @@ class RoleForm(ActorForm):
 
     def clean(self):
         cleaned = super().clean()
+        self.check_unique_name(cleaned)
         entity = cleaned.get("entity") or self.entity_of_instance()
         if entity is None:
             return cleaned
@@ -223,6 +241,18 @@ class ShareRoleForm(ActorForm):
         if entity is None:
             raise forms.ValidationError(f"Unknown entity {code}.")
         return entity
+
+    def clean(self):
+        cleaned = super().clean()
+        role, entity = cleaned.get("role"), cleaned.get("entity_code")
+        if role is not None and entity is not None:
+            if entity.pk == role.entity_id:
+                self.add_error("entity_code", "A role is shared with another entity.")
+            elif ShareRole.objects.filter(role=role, entity=entity).exists():
+                self.add_error(
+                    "entity_code", f"{role} is already shared with {entity.entity_code}."
+                )
+        return cleaned
 
 
 class EntityForm(ActorForm):

@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
+from django.db.models import Count, Exists, OuterRef
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -48,10 +48,25 @@ class _ActorFormAdmin(ScopedAdmin):
         form.actor = request.user  # a fresh class per request (modelform_factory)
         return form
 
+    def get_fields(self, request, obj=None):
+        return _entity_as_text(super().get_fields(request, obj), obj)
+
     def get_readonly_fields(self, request, obj=None):
-        return self.change_readonly if obj is not None else ()
+        return _entity_as_text(self.change_readonly, obj) if obj is not None else ()
 
     change_readonly: tuple[str, ...] = ()
+
+    @admin.display(description="Entity")
+    def entity_label(self, obj):
+        return str(obj.entity)
+
+
+def _entity_as_text(fields, obj) -> tuple[str, ...]:
+    """On an existing row the entity never changes: shown as text, not as a link to the
+    entity's page (which only holders of admin_entity may open)."""
+    if obj is None:
+        return tuple(fields)
+    return tuple("entity_label" if name == "entity" else name for name in fields)
 
 
 class _NamedAdmin(_ActorFormAdmin):
@@ -108,7 +123,7 @@ class UserAdmin(_ActorFormAdmin):
             return super().get_fields(request, obj)
         return (
             "trainer_id",
-            "entity",
+            "entity_label",
             "first_name",
             "last_name",
             "email",
@@ -269,7 +284,12 @@ class RoleAdmin(_NamedAdmin):
             .get_queryset(request)
             .prefetch_related("grants__permission", "grants__target_entity")
         )
-        return qs.annotate(holder_total=Count("user_links", distinct=True)).distinct()
+        administered = policy.administered_entities(request.user)
+        return qs.annotate(
+            holder_total=Count("user_links", distinct=True),
+            # a role shared from another entity: how many of its people hold it is theirs
+            administered=Exists(administered.filter(pk=OuterRef("entity_id"))),
+        ).distinct()
 
     @admin.display(description="Grants")
     def grant_list(self, obj):
@@ -282,7 +302,12 @@ class RoleAdmin(_NamedAdmin):
 
     @admin.display(description="Users holding it", ordering="holder_total")
     def holder_count(self, obj):
-        return obj.holder_total
+        return obj.holder_total if obj.administered else "—"
+
+    def get_fields(self, request, obj=None):
+        if obj is not None and not self.has_change_permission(request, obj):
+            return ("entity_label", "name", "description", "grant_list")  # shared, read-only
+        return super().get_fields(request, obj)
 
     create = staticmethod(services.role_create)
     update = staticmethod(services.role_update)
@@ -300,7 +325,8 @@ class RoleAdmin(_NamedAdmin):
 class ShareRoleAdmin(_ActorFormAdmin):
     scope = staticmethod(policy.shares_for)
     form = ShareRoleForm
-    list_display = ("role", "owner_entity", "entity", "created_by", "created_at")
+    # Who shared it is the sharing entity's business (its audit list says): both sides see these.
+    list_display = ("role", "owner_entity", "entity", "created_at")
     list_filter = (entity_filter("owner_entity"), entity_filter())
     search_fields = ("role__name", "entity__entity_code", "owner_entity__entity_code")
     ordering = ("owner_entity__entity_code", "entity__entity_code")
@@ -312,6 +338,19 @@ class ShareRoleAdmin(_ActorFormAdmin):
     def has_change_permission(self, request, obj=None):
         return False  # nothing to change: delete the share and create another
 
+    def get_fields(self, request, obj=None):
+        if obj is not None:  # view-only: what the share is, not the creation form
+            return ("role", "shared_by", "shared_with", "created_at")
+        return super().get_fields(request, obj)
+
+    @admin.display(description="Shared by")
+    def shared_by(self, obj):
+        return str(obj.owner_entity)
+
+    @admin.display(description="Shared with")
+    def shared_with(self, obj):
+        return str(obj.entity)
+
     def save_model(self, request, obj, form, change):
         share = services.share_role_create(
             actor=request.user,
@@ -319,6 +358,7 @@ class ShareRoleAdmin(_ActorFormAdmin):
             entity=form.cleaned_data["entity_code"],
         )
         obj.pk = share.pk
+        obj.refresh_from_db()  # the admin's messages and log name the saved share
 
     def delete_model(self, request, obj):
         services.share_role_delete(actor=request.user, share=obj)

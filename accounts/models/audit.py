@@ -20,15 +20,15 @@ class AuditEvent(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    actor_repr = models.CharField(max_length=64, default="system")
+    actor_repr = models.CharField("actor", max_length=64, default="system")
     entity = models.ForeignKey(
         Entity, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
     )
-    entity_code = models.CharField(max_length=2, blank=True)
+    entity_code = models.CharField("entity", max_length=2, blank=True)
     action = models.CharField(max_length=64)
     object_type = models.CharField(max_length=64)
     object_id = models.CharField(max_length=64, blank=True)
-    object_repr = models.CharField(max_length=200, blank=True)
+    object_repr = models.CharField("object", max_length=200, blank=True)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
 

@@ -3,6 +3,7 @@
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 __all__ = ["Entity", "User", "UserManager"]
@@ -81,8 +82,12 @@ class User(AbstractBaseUser):
     class Meta:
         ordering = ["trainer_id"]
         constraints = [
+            # ABjoe and ABJOE would be two logins a person cannot tell apart.
             models.UniqueConstraint(
-                fields=["entity", "user_code"], name="user_code_unique_in_entity"
+                "entity",
+                Lower("user_code"),
+                name="user_code_unique_in_entity_ci",
+                violation_error_message="This user code is taken in the entity (in any case).",
             ),
             models.CheckConstraint(
                 condition=models.Q(user_code__regex=r"^[A-Za-z]{3}$"),

@@ -93,7 +93,7 @@ def test_a_wrong_current_password_changes_nothing(api, trainer, persistent_token
     assert trainer.check_password(PASSWORD)
 
 
-@pytest.mark.parametrize("weak", ["short", "12345678901", "password123"])
+@pytest.mark.parametrize("weak", ["short", "12345678901", "password123", "aatrn2026"])
 def test_a_weak_new_password_is_refused_naming_the_field(api, trainer, weak):
     token = login(api, trainer)
 

@@ -2,6 +2,7 @@
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 
 from accounts import policy, services
 from accounts.constants import Perm
@@ -352,3 +353,14 @@ def test_super_entity_cannot_be_deactivated(sa, superadmin):
 
 def test_role_factory_role_is_empty(tenant):
     assert not RoleFactory(entity=tenant).grants.exists()
+
+
+def test_user_codes_are_unique_in_an_entity_whatever_their_case(tenant, tenant_admin):
+    services.user_create(actor=tenant_admin, entity=tenant, user_code="JOE")
+
+    with pytest.raises(AccountsError, match="user AAJOE already exists"):
+        services.user_create(actor=tenant_admin, entity=tenant, user_code="joe")
+    with pytest.raises(IntegrityError), transaction.atomic():  # and in the database
+        User(entity=tenant, user_code="Joe").save()
+    codes = User.objects.filter(user_code__iexact="joe").values_list("trainer_id", flat=True)
+    assert list(codes) == ["AAJOE"]

@@ -7,8 +7,9 @@ from django.db import OperationalError, connection
 
 from accounts import policy
 from accounts.models import AuditEvent, Entity
+from accounts.tokens import mint_task_token
 from tests.factories import UserFactory
-from tests.tasks_api.conftest import launch_body
+from tests.tasks_api.conftest import client_for, launch_body
 
 
 def _rows(action: str) -> list[AuditEvent]:
@@ -112,3 +113,12 @@ def test_a_lost_audit_row_does_not_fail_a_launch_that_happened(clients, pools, e
     assert engine.get_task(task_id)["status"] == "queued"
     assert not AuditEvent.objects.filter(object_type="Task").exists()
     assert f"audit row lost: task.launch of {task_id} by AATRN" in caplog.text
+
+
+def test_a_task_reporting_its_own_end_is_not_a_users_action(clients, task_a, world):
+    own = client_for(None)
+    own.credentials(HTTP_AUTHORIZATION=f"Bearer {mint_task_token(task_a, world['trainer_a'])}")
+
+    assert own.get(f"/task/terminate/{task_a}?phase=completed").status_code == 200
+
+    assert not _rows("task.terminate")

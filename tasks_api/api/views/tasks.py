@@ -288,7 +288,11 @@ class TaskViewSet(EngineViewSet):
         query = self._query(TerminateQuerySerializer)
         task = self._task(task_id)
         result = services.task_terminate(
-            actor=request.user, engine=self.engine, task=task, phase=query.get("phase")
+            actor=request.user,
+            engine=self.engine,
+            task=task,
+            phase=query.get("phase"),
+            by_the_task=scoping.sent_by_the_task(request, task_id),
         )
         return Response(result)
 
