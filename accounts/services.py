@@ -288,10 +288,7 @@ def entity_create(
         obj=entity,
         after=_snapshot(entity, ENTITY_FIELDS),
     )
-    presets = dict(PRESET_ROLES)
-    if entity.entity_code == settings.SNW_SUPER_ENTITY:
-        presets.update(SUPER_ENTITY_PRESET_ROLES)
-    for role_name, (role_description, permissions) in presets.items():
+    for role_name, (role_description, permissions) in _presets(entity).items():
         # The system builds presets: no actor check on the grants (an entity admin gets
         # lingadmin's permissions on their own entity by design).
         role_create(
@@ -607,9 +604,19 @@ def role_update(
     *, actor: User | None, role: Role, name: str | None = None, description: str | None = None
 ) -> Role:
     """Rename or describe a role (``admin_user`` on its entity); grants change through
-    ``role_grant``/``role_revoke``. Added for the console and the accounts API (issue 8)."""
+    ``role_grant``/``role_revoke``. The preset roles keep their names: commands and scripts
+    name them (``createuser --role trainer``)."""
     _require(actor, Perm.ADMIN_USER, role.entity, f"change roles of {role.entity.entity_code}")
+    if name is not None and name != role.name and role.name in _presets(role.entity):
+        raise AccountsError(f"the preset role {role.name} keeps its name", field="name")
     return _rename(actor, role, "role.update", name=name, description=description)
+
+
+def _presets(entity: Entity) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """The roles every entity starts with (and ``admin`` in the super entity), by name."""
+    if entity.entity_code == settings.SNW_SUPER_ENTITY:
+        return {**PRESET_ROLES, **SUPER_ENTITY_PRESET_ROLES}
+    return dict(PRESET_ROLES)
 
 
 @transaction.atomic

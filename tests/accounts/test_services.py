@@ -364,3 +364,14 @@ def test_user_codes_are_unique_in_an_entity_whatever_their_case(tenant, tenant_a
         User(entity=tenant, user_code="Joe").save()
     codes = User.objects.filter(user_code__iexact="joe").values_list("trainer_id", flat=True)
     assert list(codes) == ["AAJOE"]
+
+
+def test_preset_roles_keep_their_names(tenant, tenant_admin):
+    trainer_role = role(tenant, "trainer")
+
+    with pytest.raises(AccountsError, match="the preset role trainer keeps its name"):
+        services.role_update(actor=tenant_admin, role=trainer_role, name="learners")
+    services.role_update(actor=tenant_admin, role=trainer_role, description="Trains models")
+
+    trainer_role.refresh_from_db()
+    assert (trainer_role.name, trainer_role.description) == ("trainer", "Trains models")
