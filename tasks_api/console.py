@@ -68,7 +68,14 @@ def pools_view(site, request):
     engine = get_engine()
     try:
         pools = scoping.visible_pools(request.user, engine, engine.list_pools())
-        rows = [{**p, "entities": sorted(scoping.pool_entities(engine, p["name"]))} for p in pools]
+        readable = scoping.task_read_scope(request.user)
+        rows = [
+            {
+                **selectors.pool_without_unreadable_tasks(engine, p, readable),
+                "entities": sorted(scoping.pool_entities(engine, p["name"])),
+            }
+            for p in pools
+        ]
     except EngineError as exc:
         messages.error(request, f"The engine is unavailable: {exc}")
         rows = []

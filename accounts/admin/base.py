@@ -12,6 +12,8 @@
 
 from django.contrib import admin, messages
 from django.contrib.admin import RelatedOnlyFieldListFilter
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpResponseRedirect
 
@@ -99,6 +101,15 @@ class ScopedAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         for obj in queryset:
             self.delete_model(request, obj)
+
+    def history_view(self, request, object_id, extra_context=None):
+        """Django's per-object history names who changed what: only for those who may change
+        the object (anyone else may see a shared role, not who in the other entity shared it;
+        the audit list is the record)."""
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None or not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        return super().history_view(request, object_id, extra_context)
 
     def _refused(self, request, exc: AccountsError):
         self.message_user(request, f"Not saved: {exc.message}", messages.ERROR)

@@ -2,6 +2,29 @@
 
 import django.db.models.functions.text
 from django.db import migrations, models
+from django.db.models.functions import Lower
+
+
+def refuse_case_duplicates(apps, schema_editor):
+    """Name the users the new constraint would refuse, rather than fail on an index error:
+    an operator renames or deactivates one of each pair, then migrates again."""
+    User = apps.get_model("accounts", "User")
+    clashes = (
+        User.objects.annotate(code=Lower("user_code"))
+        .values("entity_id", "code")
+        .annotate(total=models.Count("id"))
+        .filter(total__gt=1)
+    )
+    names = [
+        sorted(User.objects.filter(entity_id=c["entity_id"], user_code__iexact=c["code"])
+               .values_list("trainer_id", flat=True))
+        for c in clashes
+    ]
+    if names:
+        pairs = "; ".join(", ".join(group) for group in names)
+        raise RuntimeError(
+            f"user codes must be unique in any case within an entity; these clash: {pairs}"
+        )
 
 
 class Migration(migrations.Migration):
@@ -11,6 +34,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RunPython(refuse_case_duplicates, migrations.RunPython.noop),
         migrations.RemoveConstraint(
             model_name='user',
             name='user_code_unique_in_entity',

@@ -487,6 +487,7 @@ class Engine:
         """Owner entity of each task that still exists (one round trip)."""
         return {t["task_id"]: t.get("entity") for t in self.store.get_many(task_ids, ["entity"])}
 
+    @_unavailable
     def pool_entities(self, pool: str) -> list[str] | None:
         """Upper-cased entity codes the active configuration lists under ``entities`` (a dict
         as in nmt-wizard HEAD, or a list), or None when it lists none. Added for issue 7."""

@@ -378,15 +378,16 @@ class Worker:
         )
         try:
             job = self.service.safe_launch(request)
-        except OutcomeUnknown as exc:
-            self._quarantine(host, str(exc))
-            if self._keep_trying_on(task, host, exc):
-                return  # still allocated there: the launch timer tries the same host again
-            self.store.requeue(task_id, self.pool, fence)
-            return
         except InfrastructureError as exc:
             self._quarantine(host, str(exc))
-            self.store.append_log(task_id, f"[launcher] {host} unusable, task re-queued: {exc}\n")
+            # Once an answer was lost, any failure keeps the task there: the job may run.
+            if isinstance(exc, OutcomeUnknown) or task.get("launch_unknown_since"):
+                if self._keep_trying_on(task, host, exc):
+                    return  # still allocated there: the launch timer tries the host again
+            else:
+                self.store.append_log(
+                    task_id, f"[launcher] {host} unusable, task re-queued: {exc}\n"
+                )
             self.store.requeue(task_id, self.pool, fence)
             return
         except ServiceError as exc:
@@ -394,12 +395,15 @@ class Worker:
             _status, stopped = self.store.terminate(task_id, "launch_error", fence=fence)
             hooks.revoke_tokens(stopped)
             return
+        if task.get("launch_unknown_since"):  # the host answers again
+            self.store.redis.hdel(self.keys.quarantine(self.pool), host)
         self.store.set_running(task_id, self.pool, job, self._delay(), fence)
 
     def _keep_trying_on(self, task: dict, host: str, exc: Exception) -> bool:
         """After a launch whose answer was lost, whether to retry it on ``host``: the job may
-        run there, and starting it elsewhere would run it twice. Given up (re-queued, with the
-        risk said in the log) once the host has stayed silent for a quarantine period."""
+        run there, and starting it elsewhere would run it twice. Given up once the host has
+        stayed silent for a quarantine period: the risk is said in the log, and the task's
+        callback tokens are revoked so a copy still running there cannot act on the next one."""
         task_id = task["task_id"]
         now = time.time()
         self.store.annotate(task_id, only_new=True, launch_unknown_since=str(now))
@@ -414,6 +418,7 @@ class Worker:
             f"[launcher] {host} silent for {now - since:.0f}s: task re-queued; a copy may still "
             f"run on {host}: {exc}\n",
         )
+        hooks.revoke_tokens([task_id])
         return False
 
     def _check(self, task_id: str, fence: str) -> None:

@@ -2,7 +2,9 @@
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import DataError, IntegrityError, transaction
+from django.core.management import call_command
+from django.db import DataError, IntegrityError, connection, transaction
+from django.db.migrations.executor import MigrationExecutor
 
 from accounts.constants import PERMISSION_DESCRIPTIONS
 from accounts.models import (
@@ -157,3 +159,27 @@ def test_every_entity_gets_its_preset_roles(sa, tenant):
             "target_entity__entity_code", flat=True
         )
     ) == {"AA"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_case_insensitive_user_code_migration_names_the_clashes():
+    """Upgrading over users ABJOE and ABjoe stops with their names, and changes nothing."""
+    call_command("migrate", "accounts", "0004", verbosity=0)
+    try:
+        apps = (
+            MigrationExecutor(connection)
+            .loader.project_state(("accounts", "0004_user_token_epoch"))
+            .apps
+        )
+        entity = apps.get_model("accounts", "Entity").objects.create(entity_code="AB", name="AB")
+        old_user = apps.get_model("accounts", "User")
+        for code in ("JOE", "joe"):
+            old_user.objects.create(entity=entity, user_code=code, trainer_id=f"AB{code}")
+
+        with pytest.raises(RuntimeError, match="these clash: ABJOE, ABjoe"):
+            call_command("migrate", "accounts", "0005", verbosity=0)
+
+        old_user.objects.filter(trainer_id="ABjoe").delete()
+    finally:
+        call_command("migrate", verbosity=0)
+    assert User.objects.filter(trainer_id="ABJOE").exists()

@@ -110,3 +110,16 @@ def test_add_forms_preselect_the_only_entity_one_administers(tenant_admin, model
     form = logged_in(tenant_admin).get(url(model, "add")).context["adminform"].form
 
     assert form["entity"].value() == tenant_admin.entity.pk
+
+
+def test_object_history_is_for_those_who_may_change_the_object(tenant_admin, other_admin):
+    trainer_role = role(tenant_admin.entity, "trainer")
+    logged_in(tenant_admin).post(
+        url(ShareRole, "add"), {"role": trainer_role.pk, "entity_code": "BB"}
+    )
+    share = ShareRole.objects.get(role=trainer_role)
+    receiver = logged_in(other_admin)
+
+    assert receiver.get(url(ShareRole, "history", share.pk)).status_code == 403
+    assert receiver.get(url(Role, "history", trainer_role.pk)).status_code == 403
+    assert logged_in(tenant_admin).get(url(Role, "history", trainer_role.pk)).status_code == 200

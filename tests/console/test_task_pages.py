@@ -1,6 +1,8 @@
 """The console's pools and tasks pages: engine data, scoped like the task API (personas and
 pools of ``tests/tasks_api/conftest.py``: entity A's pool ``aa_pool``, B's ``bb_pool``)."""
 
+import json
+
 import pytest
 from django.urls import reverse
 
@@ -73,3 +75,24 @@ def test_console_needs_login(db):
 
     response = Client().get(TASKS)
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_the_pools_page_hides_other_entities_task_ids(world, pools, engine):
+    """A quarantine detail may name a task: B's trainer, on the shared pool, must not read A's."""
+    (task_id,) = engine.launch_tasks(
+        pool="mixed",
+        trainer_id="AATRN",
+        entity="AA",
+        user="AATRN",
+        image="nmtwizard/echo",
+        tag="v1",
+        command=["train"],
+    )
+    quarantine = {"until": 4e9, "message": f"could not stop {task_id}: timeout"}
+    engine.redis.hset(engine.keys.quarantine("mixed"), "h2", json.dumps(quarantine))
+
+    seen_by_b = logged_in(world["trainer_b"]).get(POOLS).content.decode()
+    seen_by_admin = logged_in(world["superadmin"]).get(POOLS).content.decode()
+
+    assert "mixed" in seen_by_b and task_id not in seen_by_b
+    assert task_id in seen_by_admin

@@ -123,3 +123,15 @@ def run_until(workers, predicate: Callable[[], bool], timeout: float = 5.0) -> N
 
 def status(engine: Engine, task_id: str) -> str:
     return engine.get_task(task_id)["status"]
+
+
+@pytest.fixture
+def token_hooks():
+    """Token hooks that record what the worker mints and revokes: ``(minted, revoked)``."""
+    minted, revoked = [], []
+    previous = dict(hooks._hooks)
+    hooks.set_token_hooks(
+        lambda tid, owner: minted.append((tid, owner)) or f"tok-{tid[-4:]}", revoked.append
+    )
+    yield minted, revoked
+    hooks._hooks.update(previous)

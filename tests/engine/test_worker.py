@@ -8,7 +8,6 @@ import time
 import pytest
 import redis
 
-from nmtwizard import hooks
 from nmtwizard.defaults import MAX_STATUS_FAILURES, STOP_EXIT_CODE
 from nmtwizard.exceptions import InfrastructureError
 
@@ -230,10 +229,42 @@ def test_a_launch_whose_answer_was_lost_is_retried_on_the_same_host_only(
     assert task["alloc_host"] == "h1" and "launch_unknown_since" not in task
     assert engine.redis.hget(engine.keys.fake_starts("pool"), task_id) == "1"
     assert engine.read_log(task_id)[0].decode().count("trying it there again") == 2
-    assert "h1" in engine.redis.hgetall(engine.keys.quarantine("pool"))
+    assert "h1" not in engine.redis.hgetall(engine.keys.quarantine("pool"))  # it answered
 
 
-def test_a_host_silent_for_a_quarantine_period_is_given_up(engine, make_worker, launch, tmp_path):
+def test_after_a_lost_answer_a_host_that_cannot_be_reached_keeps_the_task(
+    engine, make_worker, launch, tmp_path
+):
+    """The usual sequel of a dropped connection is a refused one: the task must still wait
+    for that host, where its job may run, not start a second copy elsewhere."""
+    pool = fake_pool(hosts={"h1": ([0], 2), "h2": ([0], 2)})
+    pool["variables"]["fake"]["hosts"] = {"h1": {"answers_lost": 1}}
+    worker = make_worker(directory=write_config(tmp_path / "r", pool), lease_ttl=0.05)
+    real_launch, hosts_tried = worker.service.launch, []
+
+    def then_unreachable_twice(request):
+        hosts_tried.append(request.host)
+        if len(hosts_tried) in (2, 3):
+            raise InfrastructureError(f"{request.host}: cannot connect")
+        return real_launch(request)
+
+    worker.service.launch = then_unreachable_twice
+    engine.redis.hset(engine.keys.disabled("pool"), "h2", "maintenance")
+    (task_id,) = launch()
+    run_until(worker, lambda: engine.get_task(task_id).get("alloc_host") == "h1")
+    engine.redis.hdel(engine.keys.disabled("pool"), "h2")
+
+    run_until(worker, lambda: status(engine, task_id) == "running")
+
+    assert set(hosts_tried) == {"h1"} and len(hosts_tried) == 4
+    assert engine.get_task(task_id)["alloc_host"] == "h1"
+    assert engine.redis.hget(engine.keys.fake_starts("pool"), task_id) == "1"
+    assert "h1" not in engine.redis.hgetall(engine.keys.quarantine("pool"))  # it answered
+
+
+def test_a_host_silent_for_a_quarantine_period_is_given_up(
+    engine, make_worker, launch, tmp_path, token_hooks
+):
     pool = fake_pool(hosts={"h1": ([0], 2), "h2": ([0], 2)})
     pool["variables"]["fake"]["hosts"] = {"h1": {"answers_lost": 1000}}
     directory = write_config(tmp_path / "g", pool)
@@ -247,6 +278,8 @@ def test_a_host_silent_for_a_quarantine_period_is_given_up(engine, make_worker, 
 
     log = engine.read_log(task_id)[0].decode()
     assert "task re-queued; a copy may still run on h1" in log
+    _minted, revoked = token_hooks
+    assert revoked[:1] == [task_id]  # the copy on h1 cannot act on the one that follows
 
 
 def test_status_failures_must_be_consecutive_to_lose_a_task(engine, make_worker, launch):
@@ -416,24 +449,17 @@ def test_stop_also_stops_the_standby_workers(engine, make_worker, launch):
     assert fresh.exit_code is None and engine.describe_pool("pool")["state"] == "running"
 
 
-def test_token_hooks_mint_on_launch_and_revoke_on_stop(engine, make_worker, launch):
-    minted, revoked = [], []
-    previous = dict(hooks._hooks)
-    hooks.set_token_hooks(
-        lambda tid, owner: minted.append((tid, owner)) or f"tok-{tid[-4:]}", revoked.append
-    )
-    try:
-        worker = make_worker()
-        (task_id,) = launch(options={"fake": {"duration": 0.05}})
-        run_until(worker, stopped(engine, task_id))
-        # Minted by the worker at launch, never stored by the engine.
-        assert minted == [(task_id, {"entity": "AB", "user": "ABusr", "trainer_id": "ABusr"})]
-        assert "tok-" not in json.dumps(engine.get_task(task_id))
-        redis = engine.store.redis
-        assert not [key for key in redis.scan_iter() if b"tok-" in (redis.dump(key) or b"")]
-        assert revoked == [task_id]
-    finally:
-        hooks._hooks.update(previous)
+def test_token_hooks_mint_on_launch_and_revoke_on_stop(engine, make_worker, launch, token_hooks):
+    minted, revoked = token_hooks
+    worker = make_worker()
+    (task_id,) = launch(options={"fake": {"duration": 0.05}})
+    run_until(worker, stopped(engine, task_id))
+    # Minted by the worker at launch, never stored by the engine.
+    assert minted == [(task_id, {"entity": "AB", "user": "ABusr", "trainer_id": "ABusr"})]
+    assert "tok-" not in json.dumps(engine.get_task(task_id))
+    redis = engine.store.redis
+    assert not [key for key in redis.scan_iter() if b"tok-" in (redis.dump(key) or b"")]
+    assert revoked == [task_id]
 
 
 def test_pool_description(engine, make_worker, launch):

@@ -210,3 +210,12 @@ def test_a_configuration_without_entities_is_checked_against_the_pool_name(
     assert saved.status_code == 200, saved.content
     assert admin.get("/service/selectconfig/bb_rented/evil").status_code == 403
     assert engine.pool_entities("bb_rented") == ["AA"]  # still served to A alone
+
+
+def test_an_unreachable_task_store_answers_503_on_pool_routes(clients, pools, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+
+    for path in ("/service/describe/aa_pool", "/service/list"):
+        response = clients["trainer_a"].get(path)
+        assert response.status_code == 503, (path, response.content[:300])
+        assert "unavailable" in response.json()["message"]

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nmtwizard.exceptions import ConfigError, InfrastructureError, TaskError
+from nmtwizard.exceptions import ConfigError, InfrastructureError, OutcomeUnknown, TaskError
 from nmtwizard.services.base import HostSpec, JobState, JobStatus, LaunchRequest, Service
 
 __all__ = [
@@ -401,8 +401,8 @@ class RunnerService(Service):
             files=files,
         )
         answer = self._call(host, "start", spec)
-        if answer.get("state") == "unknown":
-            raise InfrastructureError(f"{host.name}: {answer.get('error') or 'task did not start'}")
+        if answer.get("state") == "unknown":  # its monitor was forked: it may start yet
+            raise OutcomeUnknown(f"{host.name}: {answer.get('error') or 'task did not start'}")
         if answer.get("state") == "exited" and answer.get("error"):
             raise TaskError(f"{request.task_id} on {host.name}: {answer['error']}")
         job = {

@@ -142,8 +142,14 @@ class HostConnection:
             if self._client is client:
                 self.close_locked()
 
-    def execute(self, command: str, stdin: bytes, timeout: float) -> tuple[int, bytes, bytes]:
-        """Run ``command`` (no secret in it) with ``stdin``; one retry on a stale connection."""
+    def execute(
+        self, command: str, stdin: bytes, timeout: float, *, idempotent: bool = False
+    ) -> tuple[int, bytes, bytes]:
+        """Run ``command`` (no secret in it) with ``stdin``; one retry on a stale connection.
+
+        A failure after the command was sent raises OutcomeUnknown (it may have run), unless
+        the command is ``idempotent`` (running it again is harmless)."""
+        lost = InfrastructureError if idempotent else OutcomeUnknown
         for attempt in (1, 2):
             client = self.client()
             try:
@@ -175,11 +181,10 @@ class HostConnection:
                 return channel.recv_exit_status(), out.getvalue(), err.getvalue()
             except TimeoutError:
                 self._drop(client)
-                raise OutcomeUnknown(f"{self.host.name}: command timed out") from None
+                raise lost(f"{self.host.name}: command timed out") from None
             except (paramiko.SSHException, OSError, EOFError) as exc:
-                # The command was sent: it may have run on the host.
                 self._drop(client)
-                raise OutcomeUnknown(f"{self.host.name}: SSH command failed: {exc}") from None
+                raise lost(f"{self.host.name}: SSH command failed: {exc}") from None
             finally:
                 channel.close()
         raise AssertionError("unreachable")
@@ -193,10 +198,10 @@ class HostConnection:
         path = f"{directory}/runner-{RUNNER_DIGEST}.py"
         quoted, tmp = shlex.quote(path), shlex.quote(f"{path}.tmp")
         timeout = float(self._setting("command_timeout", 60))
-        code, _out, _err = self.execute(f"test -f {quoted}", b"", timeout)
+        code, _out, _err = self.execute(f"test -f {quoted}", b"", timeout, idempotent=True)
         if code != 0:
             command = f"mkdir -p {shlex.quote(directory)} && cat > {tmp}.$$ && mv {tmp}.$$ {quoted}"
-            code, _out, err = self.execute(command, RUNNER_SOURCE, timeout)
+            code, _out, err = self.execute(command, RUNNER_SOURCE, timeout, idempotent=True)
             if code != 0:
                 detail = err.decode(errors="replace").strip()[-300:]
                 raise InfrastructureError(f"{self.host.name}: cannot install the runner: {detail}")
