@@ -77,17 +77,9 @@ def test_console_needs_login(db):
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
 
-def test_the_pools_page_hides_other_entities_task_ids(world, pools, engine):
+def test_the_pools_page_hides_other_entities_task_ids(world, make_task, engine):
     """A quarantine detail may name a task: B's trainer, on the shared pool, must not read A's."""
-    (task_id,) = engine.launch_tasks(
-        pool="mixed",
-        trainer_id="AATRN",
-        entity="AA",
-        user="AATRN",
-        image="nmtwizard/echo",
-        tag="v1",
-        command=["train"],
-    )
+    task_id = make_task("trainer_a", pool="mixed", entity="AA")
     quarantine = {"until": 4e9, "message": f"could not stop {task_id}: timeout"}
     engine.redis.hset(engine.keys.quarantine("mixed"), "h2", json.dumps(quarantine))
 
