@@ -92,6 +92,8 @@ def tasks_view(site, request):
     pool = request.GET.get("pool") or None
     user = (request.GET.get("user") or "").strip() or None
     if status not in {s.value for s in TaskStatus}:
+        if status is not None:
+            messages.warning(request, f"Unknown status {status!r}: showing every status.")
         status = None
     tasks: list[dict] = []
     if scope is None or scope:

@@ -189,9 +189,12 @@ def test_trainer_terminates_a_running_task(live_server, browser, redis_client, t
         page.click(f"text={task_id}")
         page.wait_for_url(f"{base}/admin/console/tasks/{task_id}/")
         page.screenshot(path=ARTIFACTS / "trainer-05-task.png", full_page=True)
+        confirmations = []
+        page.once("dialog", lambda dialog: confirmations.append(dialog.message) or dialog.accept())
         page.click("#terminate")
         page.wait_for_url(f"{base}/admin/console/tasks/{task_id}/")
         page.screenshot(path=ARTIFACTS / "trainer-06-terminated.png", full_page=True)
+        assert confirmations == [f"Terminate {task_id}? The job is stopped and cannot be resumed."]
         assert f"terminating {task_id}".lower() in page.content().lower()
         until(lambda: engine.get_task(task_id)["status"] == "stopped", 30, "stopped")
         assert engine.get_task(task_id)["message"] == "aborted"

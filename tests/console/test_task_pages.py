@@ -88,3 +88,11 @@ def test_the_pools_page_hides_other_entities_task_ids(world, make_task, engine):
 
     assert "mixed" in seen_by_b and task_id not in seen_by_b
     assert task_id in seen_by_admin
+
+
+def test_an_unknown_status_filter_says_so(world, make_task):
+    mine = make_task("trainer_a")
+
+    html = logged_in(world["trainer_a"]).get(TASKS, {"status": "bogus"}).content.decode()
+
+    assert "Unknown status &#x27;bogus&#x27;: showing every status." in html and mine in html
