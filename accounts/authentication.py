@@ -45,6 +45,7 @@ __all__ = [
     "ServiceUnavailable",
     "TokenAuthentication",
     "is_task_callback",
+    "password_attempt",
 ]
 
 REALM = "snw"
@@ -103,6 +104,31 @@ def _enforce_restriction(request, info: TokenInfo) -> None:
 
 
 # =============================================================================
+# Password checks, rate limited
+# =============================================================================
+def password_attempt(request, username: str, check, *, too_many: str):
+    """Run ``check()``, a password check that answers falsy when it fails, unless ``username``
+    is locked out from this client address (429 with ``Retry-After``, before any hashing).
+
+    A failure counts toward the lock-out (:mod:`accounts.ratelimit`), a success clears it;
+    Redis unreachable answers 503. Returns what ``check()`` returned.
+    """
+    address = ratelimit.client_address(request)
+    try:
+        wait = ratelimit.login_lockout_remaining(username, address)
+        if wait:
+            raise exceptions.Throttled(wait=wait, detail=too_many)
+        result = check()
+        if result:
+            ratelimit.login_failures_reset(username, address)
+        else:
+            ratelimit.login_failure_record(username, address)
+        return result
+    except TokenServiceUnavailable:
+        raise ServiceUnavailable() from None
+
+
+# =============================================================================
 # Authentication classes
 # =============================================================================
 class TokenAuthentication(BaseAuthentication):
@@ -149,18 +175,16 @@ class PasswordBasicAuthentication(BaseAuthentication):
         if parts is None or parts[0].lower() != b"basic":
             return None
         username, password = _basic_credentials(parts)
-        address = ratelimit.client_address(request)
-        try:
-            wait = ratelimit.login_lockout_remaining(username, address)
-            if wait:
-                raise exceptions.Throttled(wait=wait, detail="Too many failed logins; retry later.")
+
+        def active_user():
             user = authenticate(request._request, username=username, password=password)
-            if user is None or not user.entity.is_active:
-                ratelimit.login_failure_record(username, address)
-                raise exceptions.AuthenticationFailed("Invalid credentials.")
-            ratelimit.login_failures_reset(username, address)
-        except TokenServiceUnavailable:
-            raise ServiceUnavailable() from None
+            return user if user is not None and user.entity.is_active else None
+
+        user = password_attempt(
+            request, username, active_user, too_many="Too many failed logins; retry later."
+        )
+        if user is None:
+            raise exceptions.AuthenticationFailed("Invalid credentials.")
         return user, None
 
     def authenticate_header(self, request):

@@ -5,7 +5,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import ratelimit, services
+from accounts import services
 from accounts.api.serializers import (
     MeSerializer,
     MessageSerializer,
@@ -13,8 +13,7 @@ from accounts.api.serializers import (
     PasswordChangeSerializer,
 )
 from accounts.api.views.base import errors
-from accounts.authentication import ServiceUnavailable
-from accounts.tokens import TokenServiceUnavailable
+from accounts.authentication import password_attempt
 
 __all__ = ["MeView", "PasswordView"]
 
@@ -63,19 +62,14 @@ class PasswordView(APIView):
         serializer = PasswordChangeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data, user = serializer.validated_data, request.user
-        address = ratelimit.client_address(request)
-        try:
-            wait = ratelimit.login_lockout_remaining(user.trainer_id, address)
-            if wait:
-                raise exceptions.Throttled(
-                    wait=wait, detail="Too many wrong passwords; retry later"
-                )
-            if not user.check_password(data["current_password"]):
-                ratelimit.login_failure_record(user.trainer_id, address)
-                raise exceptions.ValidationError({"current_password": ["wrong password"]})
-            ratelimit.login_failures_reset(user.trainer_id, address)
-        except TokenServiceUnavailable:
-            raise ServiceUnavailable() from None
+        proven = password_attempt(
+            request,
+            user.trainer_id,
+            lambda: user.check_password(data["current_password"]),
+            too_many="Too many wrong passwords; retry later",
+        )
+        if not proven:
+            raise exceptions.ValidationError({"current_password": ["wrong password"]})
         try:
             services.user_set_password(actor=user, user=user, password=data["new_password"])
         except services.AccountsError as exc:  # the password rules: name this route's field
