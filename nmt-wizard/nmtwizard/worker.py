@@ -406,8 +406,11 @@ class Worker:
         callback tokens are revoked so a copy still running there cannot act on the next one."""
         task_id = task["task_id"]
         now = time.time()
-        self.store.annotate(task_id, only_new=True, launch_unknown_since=str(now))
-        since = float(self.store.get(task_id).get("launch_unknown_since") or now)
+        since = task.get("launch_unknown_since")  # read with the task by _launch
+        if since is None:
+            since = now
+            self.store.annotate(task_id, only_new=True, launch_unknown_since=str(now))
+        since = float(since)
         if now - since < self.quarantine_time:
             self.store.append_log(
                 task_id, f"[launcher] no answer from {host} to the launch; trying it there again\n"
