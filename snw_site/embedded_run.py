@@ -83,6 +83,14 @@ def _demo_pools() -> list[str]:
     return [name for name in names.split(",") if name]
 
 
+def _location() -> tuple[Path, str, str]:
+    """The data directory (created) and the launcher's address: SNW_VAR_DIR, SNW_HOST,
+    SNW_PORT, else ``var/`` and 127.0.0.1:8000."""
+    var_dir = Path(os.environ.get("SNW_VAR_DIR", BASE_DIR / "var")).resolve()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    return var_dir, os.environ.get("SNW_HOST", "127.0.0.1"), os.environ.get("SNW_PORT", "8000")
+
+
 def _environment(var_dir: Path, host: str, port: str) -> dict[str, str]:
     """The settings every process of the embedded run shares (the caller's env wins)."""
     env = dict(os.environ)
@@ -104,11 +112,8 @@ def _embedded_redis(env: dict[str, str], var_dir: Path) -> EmbeddedRedis:
 
 def manage(args: list[str]) -> int:
     """Run ``manage.py ARGS`` with the embedded run's settings (see the module docstring)."""
-    var_dir = Path(os.environ.get("SNW_VAR_DIR", BASE_DIR / "var")).resolve()
-    var_dir.mkdir(parents=True, exist_ok=True)
-    env = _environment(
-        var_dir, os.environ.get("SNW_HOST", "127.0.0.1"), os.environ.get("SNW_PORT", "8000")
-    )
+    var_dir, host, port = _location()
+    env = _environment(var_dir, host, port)
     started = None
     if not env.get("REDIS_URL"):
         embedded = _embedded_redis(env, var_dir)
@@ -126,10 +131,7 @@ def manage(args: list[str]) -> int:
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    var_dir = Path(os.environ.get("SNW_VAR_DIR", BASE_DIR / "var")).resolve()
-    var_dir.mkdir(parents=True, exist_ok=True)
-    host = os.environ.get("SNW_HOST", "127.0.0.1")
-    port = os.environ.get("SNW_PORT", "8000")
+    var_dir, host, port = _location()
     env = _environment(var_dir, host, port)
 
     stopping = False
