@@ -385,21 +385,25 @@ def persistent_token_revoke(*, actor, token: PersistentToken) -> PersistentToken
     return token
 
 
+def _revoke_active(**lookup) -> int:
+    """Revoke now the persistent tokens matching ``lookup`` that are not revoked yet (one
+    UPDATE); return how many."""
+    return PersistentToken.objects.filter(revoked_at__isnull=True, **lookup).update(
+        revoked_at=timezone.now()
+    )
+
+
 def persistent_tokens_revoke_for_user(user) -> int:
     """Revoke every active persistent token of ``user``; return how many."""
     if user.pk is None:
         return 0
-    return PersistentToken.objects.filter(owner=user, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
-    )
+    return _revoke_active(owner=user)
 
 
 def tokens_revoke_for_users(users: QuerySet) -> None:
     """Kill every token of ``users`` for good (a deactivation): their persistent tokens are
     revoked and their token epoch raised, which no temporary token issued before matches."""
-    PersistentToken.objects.filter(owner__in=users, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
-    )
+    _revoke_active(owner__in=users)
     users.update(token_epoch=F("token_epoch") + 1)
 
 
@@ -477,6 +481,4 @@ def token_revoke(info: TokenInfo) -> None:
     if info.kind == "temporary":
         temporary_token_revoke(info.digest)
     else:
-        PersistentToken.objects.filter(digest=info.digest, revoked_at__isnull=True).update(
-            revoked_at=timezone.now()
-        )
+        _revoke_active(digest=info.digest)
