@@ -74,7 +74,7 @@ def server_accepts(server: Mapping[str, Any], entity: str | None, ngpus: int) ->
     entities = allowed_entities(server.get("entities"))
     if entities is not None and (entity or "").upper() not in entities:
         return False
-    return ngpus > 0 or server.get("only_gpu_task") is not True
+    return ngpus > 0 or not server.get("only_gpu_task")
 
 
 @dataclass(frozen=True)

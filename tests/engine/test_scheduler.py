@@ -231,6 +231,8 @@ def test_only_gpu_task_servers_take_no_cpu_only_task():
     assert best_fit(Request("t", 0, 2), states) is None
     states["gpu-only"].free_gpus = ["0"]
     assert best_fit(Request("t", 1, 2), states).host == "gpu-only"
+    states["gpu-only"].server = {"only_gpu_task": 1}  # any true value, as upstream
+    assert best_fit(Request("t", 0, 2), states) is None
 
 
 def test_higher_priority_servers_are_chosen_first_then_best_fit():
