@@ -35,6 +35,7 @@ from nmtwizard.pool_config import (
     load_default,
     publish_description,
 )
+from nmtwizard.scheduler import server_accepts
 from nmtwizard.store import TaskStore, check_file_name
 from nmtwizard.task import TaskStatus, task_type_from_command
 
@@ -165,7 +166,7 @@ class Engine:
             key = "gpu_task" if ngpus else f"{task_type}_task"
             ncpus = allocation.get(key, 2)
         ncpus = _count(ncpus, "ncpus")
-        hosts = self._check_capacity(info, pool, options, ngpus, ncpus)
+        hosts = self._check_capacity(info, pool, options, ngpus, ncpus, entity)
         files = dict(files or {})
         for file_name, data in files.items():
             check_file_name(file_name)
@@ -269,7 +270,7 @@ class Engine:
         return registry
 
     @staticmethod
-    def _check_capacity(info, pool, options, ngpus, ncpus) -> list[str] | None:
+    def _check_capacity(info, pool, options, ngpus, ncpus, entity) -> list[str] | None:
         hosts = json.loads(info["hosts"])
         server = options.get("server")
         wanted = None
@@ -278,12 +279,21 @@ class Engine:
             unknown = set(wanted) - {h["name"] for h in hosts}
             if unknown:
                 raise InvalidRequest(f"unknown server(s) {', '.join(sorted(map(str, unknown)))}")
-        if not any(
-            len(h["gpus"]) >= ngpus and h["ncpus"] >= ncpus
+        large_enough = [
+            h
             for h in hosts
-            if wanted is None or h["name"] in wanted
-        ):
+            if (wanted is None or h["name"] in wanted)
+            and len(h["gpus"]) >= ngpus
+            and h["ncpus"] >= ncpus
+        ]
+        if not large_enough:
             raise CapacityError(f"no resource available on {pool} for {ngpus} gpus ({ncpus} cpus)")
+        if not any(server_accepts(h, entity, ngpus) for h in large_enough):
+            kind = "tasks" if ngpus else "CPU-only tasks"
+            raise CapacityError(
+                f"no server of {pool} that could hold the task takes {kind} of entity {entity} "
+                "(server keys entities, only_gpu_task)"
+            )
         return wanted
 
     # ------------------------------------------------------------------ tasks: read

@@ -2,9 +2,13 @@
 
 One pass walks the pool queue in order (highest priority first, then FIFO) and, for each task:
 
+* **server rules** (nmt-wizard's per-server keys, :func:`server_accepts`): a server with
+  ``entities`` takes only the tasks of those entities (the task's ``entity``), one with
+  ``only_gpu_task`` takes no CPU-only task;
 * **best fit**: among the usable hosts (not disabled, not quarantined, not held for another task,
-  allowed by the task's ``server`` option) with enough free GPUs *and* CPUs, the host left with
-  the fewest free GPUs (then CPUs) wins, so large holes stay available for large tasks;
+  allowed by the task's ``server`` option and the server rules) with enough free GPUs *and* CPUs,
+  the highest ``priority`` server wins, then the host left with the fewest free GPUs (then CPUs),
+  so large holes stay available for large tasks;
 * **explicit ids**: the GPUs and CPUs granted are ids from the host configuration (lowest free
   first), stored per slot in ``gpus:<pool>:<host>`` / ``cpus:<pool>:<host>``;
 * **backfill window**: once a task is blocked, at most ``BACKFILL_WINDOW`` more queued tasks are
@@ -13,8 +17,9 @@ One pass walks the pool queue in order (highest priority first, then FIFO) and, 
 * **reservation**: the first task that fits no host now but fits one when empty holds the host
   closest to fitting; later tasks may not use that host, so a large task is never starved by a
   stream of small ones (they backfill the other hosts);
-* a task no configured host could ever hold (after a configuration reload) is passed over
-  without counting against the backfill window: it waits for a configuration that fits.
+* a task no configured host could ever hold (after a configuration reload, or because no server
+  accepts its entity or CPU-only tasks) is passed over without counting against the backfill
+  window and reserves nothing: it waits for a configuration that fits.
 
 Decisions are computed in memory and committed one by one with the fenced ``allocate`` script,
 which re-checks the slots and the task status: a race with another writer can only make a commit
@@ -26,15 +31,50 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from nmtwizard import defaults
 from nmtwizard.services.base import HostSpec
 from nmtwizard.store import TaskStore
 
-__all__ = ["Allocation", "HostState", "Request", "Scheduler", "best_fit", "host_states"]
+__all__ = [
+    "DEFAULT_SERVER_PRIORITY",
+    "Allocation",
+    "HostState",
+    "Request",
+    "Scheduler",
+    "allowed_entities",
+    "best_fit",
+    "host_states",
+    "server_accepts",
+]
 
 log = logging.getLogger(__name__)
+
+#: A server's ``priority`` when its configuration gives none (nmt-wizard's default).
+DEFAULT_SERVER_PRIORITY = 1
+
+
+def allowed_entities(value: Any) -> frozenset[str] | None:
+    """Entity codes a server's ``entities`` lets in, or None for any entity.
+
+    nmt-wizard's form is ``{ENT: bool}`` (true: allowed); a list of codes means the same as
+    ``{code: true}``. An empty or absent value restricts nothing, as upstream."""
+    if not value:
+        return None
+    if isinstance(value, Mapping):
+        return frozenset(str(code).upper() for code, allowed in value.items() if allowed)
+    return frozenset(str(code).upper() for code in value)
+
+
+def server_accepts(server: Mapping[str, Any], entity: str | None, ngpus: int) -> bool:
+    """Whether a server (its configuration keys) may take a task of ``entity`` for ``ngpus``."""
+    entities = allowed_entities(server.get("entities"))
+    if entities is not None and (entity or "").upper() not in entities:
+        return False
+    return ngpus > 0 or not server.get("only_gpu_task")
 
 
 @dataclass(frozen=True)
@@ -43,6 +83,7 @@ class Request:
     ngpus: int
     ncpus: int
     hosts: tuple[str, ...] | None = None  # allowed hosts, None for any
+    entity: str | None = None  # the owner entity, matched against servers' ``entities``
 
 
 @dataclass
@@ -56,6 +97,14 @@ class HostState:
     reason: str = ""
     reserved_for: str | None = None
     tasks: set[str] = field(default_factory=set)
+    server: Mapping[str, Any] = field(default_factory=dict)  # its configuration keys (params)
+    priority: int = DEFAULT_SERVER_PRIORITY
+
+    def accepts(self, req: Request) -> bool:
+        """The server rules and the task's ``server`` option let ``req`` run here."""
+        return (req.hosts is None or self.name in req.hosts) and server_accepts(
+            self.server, req.entity, req.ngpus
+        )
 
     def fits_now(self, req: Request) -> bool:
         return len(self.free_gpus) >= req.ngpus and len(self.free_cpus) >= req.ncpus
@@ -95,6 +144,8 @@ def host_states(
             [c for c in host.cpus if c not in used_cpus],
             reserved_for=reserved.get(host.name),
             tasks=set(used_gpus.values()) | set(used_cpus.values()),
+            server=host.params,
+            priority=host.params.get("priority", DEFAULT_SERVER_PRIORITY),
         )
         if host.name in disabled:
             state.usable, state.reason = False, f"disabled: {disabled[host.name]}"
@@ -107,20 +158,22 @@ def host_states(
 
 
 def _eligible(state: HostState, req: Request) -> bool:
-    return (
-        state.usable
-        and (req.hosts is None or state.name in req.hosts)
-        and state.reserved_for in (None, req.task_id)
-    )
+    return state.usable and state.accepts(req) and state.reserved_for in (None, req.task_id)
 
 
 def best_fit(req: Request, states: dict[str, HostState]) -> Allocation | None:
-    """The host left with the fewest free GPUs, then CPUs, that can hold ``req`` now."""
+    """The highest-priority server, then the host left with the fewest free GPUs, then CPUs,
+    that can hold ``req`` now."""
     best, best_key = None, None
     for state in states.values():
         if not _eligible(state, req) or not state.fits_now(req):
             continue
-        key = (len(state.free_gpus) - req.ngpus, len(state.free_cpus) - req.ncpus, state.name)
+        key = (
+            -state.priority,
+            len(state.free_gpus) - req.ngpus,
+            len(state.free_cpus) - req.ncpus,
+            state.name,
+        )
         if best_key is None or key < best_key:
             best, best_key = state, key
     if best is None:
@@ -135,7 +188,7 @@ def best_fit(req: Request, states: dict[str, HostState]) -> Allocation | None:
 
 def _could_hold(state: HostState, req: Request) -> bool:
     """Whether ``state``'s host, empty and usable, would be allowed and large enough."""
-    return (req.hosts is None or state.name in req.hosts) and state.fits_empty(req)
+    return state.accepts(req) and state.fits_empty(req)
 
 
 def _host_to_reserve(req: Request, states: dict[str, HostState]) -> HostState | None:
@@ -177,13 +230,15 @@ class Scheduler:
     def _load_requests(self, task_ids: list[str]) -> list[Request]:
         missing = [t for t in task_ids if t not in self._requests]
         if missing:
-            for task in self.store.get_many(missing, ["ngpus", "ncpus", "resource"]):
+            fields = ["ngpus", "ncpus", "resource", "entity"]
+            for task in self.store.get_many(missing, fields):
                 hosts = task.get("resource")
                 self._requests[task["task_id"]] = Request(
                     task["task_id"],
                     task.get("ngpus", 0),
                     task.get("ncpus", 0),
                     tuple(hosts) if hosts else None,
+                    task.get("entity"),
                 )
         if len(self._requests) > 4 * self.window:  # forget tasks that left the queue
             keep = set(task_ids)
@@ -231,8 +286,9 @@ class Scheduler:
                 break
             if not any(_could_hold(state, req) for state in states.values()):
                 # No configured host could hold it even empty (a configuration reload shrank
-                # the pool or dropped its server): it waits for a configuration that can,
-                # without taking the backfill window from the tasks behind it.
+                # the pool or dropped its server, or no server takes its entity or CPU-only
+                # tasks): it waits for a configuration that can, without taking the backfill
+                # window from the tasks behind it.
                 continue
             fits_somewhere = (req.ngpus <= free[0] and req.ncpus <= free[1]) or (
                 req.task_id in holders

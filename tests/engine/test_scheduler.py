@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from nmtwizard.exceptions import LeaseLost
+from nmtwizard.exceptions import CapacityError, LeaseLost
 from nmtwizard.lease import PoolLease
 from nmtwizard.scheduler import HostState, Request, Scheduler, best_fit
 from nmtwizard.services.base import HostSpec
@@ -194,3 +194,139 @@ def test_tasks_no_host_can_hold_after_a_reload_do_not_block_the_queue(
     assert [a.task_id for a in allocated] == [small]
     assert {status(engine, t) for t in big} == {"queued"}  # kept for a configuration that fits
     assert not engine.store.reservations("pool")
+
+
+# ---------------------------------------------------------------- per-server steering keys
+
+
+def steered(name, gpus="01", priority=None, **server):
+    """A host state carrying nmt-wizard's per-server keys (``entities``, ``only_gpu_task``)."""
+    host = state(name, gpus, gpus)
+    host.server = server
+    if priority is not None:
+        host.priority = priority
+    return host
+
+
+def test_entities_let_in_only_the_listed_entities():
+    states = {
+        "ab-only": steered("ab-only", entities={"AB": True, "CD": False}),
+        "cd-list": steered("cd-list", gpus="0123", entities=["CD"]),
+    }
+    assert best_fit(Request("t", 1, 1, entity="AB"), states).host == "ab-only"
+    assert best_fit(Request("t", 1, 1, entity="CD"), states).host == "cd-list"
+    assert best_fit(Request("t", 1, 1, entity="EF"), states) is None
+    states["open"] = steered("open", gpus="0123", entities={})  # empty: any entity
+    assert best_fit(Request("t", 1, 1, entity="EF"), states).host == "open"
+
+
+def test_only_gpu_task_servers_take_no_cpu_only_task():
+    states = {
+        "gpu-only": steered("gpu-only", gpus="", only_gpu_task=True),
+        "mixed": steered("mixed", gpus="0123"),
+    }
+    states["gpu-only"].gpus = ("0",)  # one GPU, busy: best fit for a CPU task
+    assert best_fit(Request("t", 0, 2), states).host == "mixed"
+    del states["mixed"]
+    assert best_fit(Request("t", 0, 2), states) is None
+    states["gpu-only"].free_gpus = ["0"]
+    assert best_fit(Request("t", 1, 2), states).host == "gpu-only"
+    states["gpu-only"].server = {"only_gpu_task": 1}  # any true value, as upstream
+    assert best_fit(Request("t", 0, 2), states) is None
+
+
+def test_higher_priority_servers_are_chosen_first_then_best_fit():
+    states = {
+        "tight": steered("tight", gpus="0"),  # best fit, default priority 1
+        "wide-high": steered("wide-high", gpus="0123", priority=5),
+        "wide-higher-but-full": steered("wide-higher-but-full", gpus="0123", priority=9),
+        "tight-high": steered("tight-high", gpus="01", priority=5),
+    }
+    states["wide-higher-but-full"].free_gpus = []
+    assert best_fit(Request("t", 1, 1), states).host == "tight-high"
+    del states["tight-high"]
+    assert best_fit(Request("t", 1, 1), states).host == "wide-high"
+    states["wide-high"].priority = 0  # below the default
+    assert best_fit(Request("t", 1, 1), states).host == "tight"
+
+
+def test_steering_keys_combine():
+    states = {
+        "cd-high": steered("cd-high", gpus="0123", priority=10, entities={"CD": True}),
+        "gpu-high": steered("gpu-high", gpus="0123", priority=8, only_gpu_task=True),
+        "low": steered("low", gpus="01"),
+    }
+    assert best_fit(Request("t", 1, 1, entity="CD"), states).host == "cd-high"
+    assert best_fit(Request("t", 1, 1, entity="AB"), states).host == "gpu-high"
+    assert best_fit(Request("t", 0, 1, entity="AB"), states).host == "low"
+    assert best_fit(Request("t", 0, 1, entity="AB", hosts=("gpu-high",)), states) is None
+
+
+def steered_pool(**servers):
+    """A fake pool whose hosts (2 GPUs, 4 CPUs each) carry the given per-server keys."""
+    pool = fake_pool(hosts={name: ([0, 1], 4) for name in servers})
+    for server in pool["variables"]["server_pool"]:
+        server.update(servers[server["name"]])
+    return pool
+
+
+def test_worker_places_tasks_by_entity_priority_and_gpu_rule(engine, make_worker, launch, tmp_path):
+    pool = steered_pool(
+        ab=dict(entities={"AB": True}, priority=3),
+        gpu=dict(only_gpu_task=True, priority=2),
+        any=dict(),
+    )
+    worker = make_worker(directory=write_config(tmp_path / "steer", pool))
+    (ab_gpu,) = launch(entity="AB", trainer_id="ABusr")
+    (cd_gpu,) = launch(entity="CD", trainer_id="CDusr", user="CDusr")
+    (cd_cpu,) = launch(entity="CD", trainer_id="CDusr", user="CDusr", ngpus=0, ncpus=1)
+    run_until(worker, lambda: all(status(engine, t) == "running" for t in (ab_gpu, cd_gpu, cd_cpu)))
+    assert engine.get_task(ab_gpu)["alloc_host"] == "ab"
+    assert engine.get_task(cd_gpu)["alloc_host"] == "gpu"
+    assert engine.get_task(cd_cpu)["alloc_host"] == "any"
+
+
+def test_a_launch_no_server_would_take_is_refused(engine, make_worker, launch, tmp_path):
+    pool = steered_pool(ab=dict(entities={"AB": True, "CD": False}, only_gpu_task=True))
+    make_worker(directory=write_config(tmp_path / "refuse", pool))
+    with pytest.raises(CapacityError) as refused:
+        launch(entity="CD", trainer_id="CDusr", user="CDusr")
+    assert str(refused.value) == (
+        "no server of pool that could hold the task takes tasks of entity CD "
+        "(server keys entities, only_gpu_task)"
+    )
+    with pytest.raises(CapacityError) as refused:
+        launch(ngpus=0, ncpus=1)
+    assert str(refused.value) == (
+        "no server of pool that could hold the task takes CPU-only tasks of entity AB "
+        "(server keys entities, only_gpu_task)"
+    )
+    assert launch(ngpus=1)  # entity AB, a GPU task: accepted
+
+
+def test_tasks_no_server_accepts_neither_block_the_queue_nor_reserve_a_host(
+    engine, make_worker, launch, tmp_path
+):
+    """Tasks queued before a reload restricted the servers wait for a configuration that takes
+    them: they do not use up the backfill window, and a blocked task reserves only a host it
+    may use."""
+    make_worker(directory=write_config(tmp_path / "open", fake_pool(hosts={"h1": ([0, 1], 8)})))
+    outsiders = [launch(entity="XY", trainer_id="XYusr", user="XYusr", priority=10)[0]]
+    outsiders += [launch(ngpus=0, ncpus=1, priority=10)[0] for _ in range(300)]  # CPU-only
+    (filler,) = launch(ngpus=1, ncpus=1, priority=5)
+    (blocked,) = launch(ngpus=2, ncpus=1, priority=5)
+    (cd_task,) = launch(entity="CD", trainer_id="CDusr", user="CDusr", ngpus=2, ncpus=1)
+    lease = PoolLease(engine.redis, engine.keys, "pool", "w1", ttl=30)
+    assert lease.try_acquire()
+    cpus = tuple(str(i) for i in range(8))
+    restricted = [
+        HostSpec("ab", ("0", "1"), cpus, {"entities": {"AB": True}, "only_gpu_task": True}),
+        HostSpec("cd", ("0", "1"), cpus, {"entities": ["CD"], "only_gpu_task": True}),
+    ]
+
+    allocated = Scheduler(engine.store, "pool").run_pass(restricted, lease.token)
+
+    assert {(a.task_id, a.host) for a in allocated} == {(filler, "ab"), (cd_task, "cd")}
+    assert {status(engine, t) for t in outsiders} == {"queued"}
+    assert status(engine, blocked) == "queued"
+    assert engine.store.reservations("pool") == {"ab": blocked}

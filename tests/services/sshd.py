@@ -2,7 +2,9 @@
 
 Each host is an ``sshd`` (Debian's openssh-server) with its own host key, port and working
 root, accepting one client key generated for the test session. Nothing is auto-accepted: the
-tests hand the engine a known_hosts file listing exactly these host keys.
+tests hand the engine a known_hosts file listing exactly these host keys. Each host's sessions
+have its own ``bin`` directory on ``PATH``, where a test puts stand-ins for the host's programs
+(``nvidia-smi``).
 """
 
 from __future__ import annotations
@@ -61,6 +63,11 @@ class SshdHost:
         return self.directory / "root"
 
     @property
+    def bin(self) -> Path:
+        """On the ``PATH`` of the host's sessions (ahead of the system directories)."""
+        return self.directory / "bin"
+
+    @property
     def known_hosts_line(self) -> str:
         key_type, key_data = self.host_public_key.split()[:2]
         return f"[127.0.0.1]:{self.port} {key_type} {key_data}"
@@ -68,6 +75,7 @@ class SshdHost:
     def prepare(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.root.mkdir(exist_ok=True)
+        self.bin.mkdir(exist_ok=True)
         self.host_public_key = _keygen(self.directory / "ssh_host_ed25519_key")
         authorized = self.directory / "authorized_keys"
         authorized.write_text(self.client_keys.public_key + "\n")
@@ -89,6 +97,7 @@ class SshdHost:
                     "PrintMotd no",
                     "MaxSessions 50",
                     "MaxStartups 50:30:100",
+                    f"SetEnv PATH={self.bin}:/usr/local/bin:/usr/bin:/bin",
                     "LogLevel ERROR",
                     "",
                 ]

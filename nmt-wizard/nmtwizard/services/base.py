@@ -36,6 +36,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: Per-server keys that steer allocation (see :mod:`nmtwizard.scheduler`); published with the
+#: host so a launch no server would accept is refused at once.
+_STEERING_KEYS = ("entities", "only_gpu_task", "priority")
+
 
 @dataclass(frozen=True)
 class HostSpec:
@@ -47,7 +51,9 @@ class HostSpec:
     params: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "gpus": list(self.gpus), "ncpus": len(self.cpus)}
+        described = {"name": self.name, "gpus": list(self.gpus), "ncpus": len(self.cpus)}
+        described.update({k: self.params[k] for k in _STEERING_KEYS if k in self.params})
+        return described
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,16 @@ connection); :class:`RunnerService` holds everything else:
 * **status** (:meth:`RunnerService.status`): reads the host's exit status and the task log from
   the offset already copied, and appends the new bytes to the engine's log with an offset check
   (:class:`LogSync`), so logs and completion work even when callbacks cannot be delivered;
-* **terminate**: the runner kills the task's whole process group (and its container).
+* **terminate**: the runner kills the task's whole process group (and its container);
+* **requirements** (:func:`requirement_checks`): the pool's ``requirements`` travel with the
+  start request and the runner checks them on the host before a first start; a host that fails
+  them answers an error, so the worker quarantines it and re-queues the task (as nmt-wizard).
 
 Pool keys (``variables``): ``runtime`` (``docker`` | ``process`` | ``auto``; also per host),
 ``work_dir`` (per host: ``work_dir`` or nmt-wizard's ``log_dir``), ``terminate_grace``,
 ``command_timeout``, ``log_chunk``; top level ``docker`` (registries, mount, envvar, path),
-``storages``, ``callback_url``, ``callback_interval``.
+``storages``, ``callback_url``, ``callback_interval``, ``requirements`` (``free_gpu_memory``:
+MiB free on each allocated GPU; ``free_disk_space``: ``{path: GB}``).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ __all__ = [
     "docker_argv",
     "image_reference",
     "registry_logins",
+    "requirement_checks",
     "task_environment",
 ]
 
@@ -234,6 +239,22 @@ def build_start_request(
     return spec
 
 
+# ----------------------------------------------------------------------------- requirements
+
+
+def requirement_checks(config, request: LaunchRequest) -> dict[str, Any]:
+    """``{"requirements": ...}`` for the runner's start request, or ``{}`` when there is
+    nothing to check: GPU memory is checked only for a task that has GPUs (no ``nvidia-smi``
+    for a CPU task), disk space for any task."""
+    requirements = config.data.get("requirements") or {}
+    checks: dict[str, Any] = {}
+    if requirements.get("free_gpu_memory") is not None and request.gpus:
+        checks.update(gpus=list(request.gpus), free_gpu_memory=requirements["free_gpu_memory"])
+    if requirements.get("free_disk_space"):
+        checks["free_disk_space"] = requirements["free_disk_space"]
+    return {"requirements": checks} if checks else {}
+
+
 # ----------------------------------------------------------------------------- log copy
 
 _SYNC_SCRIPT = """
@@ -400,6 +421,7 @@ class RunnerService(Service):
             docker=self.docker_binary(),
             files=files,
         )
+        spec.update(requirement_checks(self.config, request))
         answer = self._call(host, "start", spec)
         if answer.get("state") == "unknown":  # its monitor was forked: it may start yet
             raise OutcomeUnknown(f"{host.name}: {answer.get('error') or 'task did not start'}")

@@ -11,7 +11,10 @@ so nothing secret (tokens, registry passwords, storages) ever appears on a comma
 
 Actions:
 
-* ``start``: create the task's working directory, write its files, detach a monitor (own
+* ``start``: check the pool's ``requirements`` on this host (free memory of each allocated GPU
+  through ``nvidia-smi``, free space of each listed path) unless the task was already started
+  here, answering ``state: error`` when they are not met (the engine quarantines the host and
+  re-queues the task); create the task's working directory, write its files, detach a monitor (own
   session) that starts the command in its own process group with the given environment, writes
   ``task.log`` (stdout+stderr), ``pid.json`` then ``exit.json``, and, when a callback URL is
   given, streams new log bytes (``PATCH <cb>/task/log/<id>?duration=&offset=``), beats
@@ -44,6 +47,8 @@ LOCK = "start.lock"
 FILES = "files"
 START_WAIT = 15.0
 MAX_CHUNK = 1024 * 1024
+NVIDIA_SMI_TIMEOUT = 30
+GIB = 1024**3
 
 
 # ----------------------------------------------------------------------------- small helpers
@@ -188,6 +193,75 @@ class Callbacks:
             self.push()
 
 
+# ----------------------------------------------------------------------------- requirements
+
+
+def _gpu_memory_problem(gpu, required_mib):
+    """Why GPU ``gpu`` (a host device id) lacks ``required_mib`` free MiB, or None."""
+    argv = ["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits", "-i", gpu]
+    try:
+        result = subprocess.run(argv, capture_output=True, timeout=NVIDIA_SMI_TIMEOUT)
+    except OSError as exc:
+        return "cannot run nvidia-smi to check the free memory of GPU %s: %s" % (gpu, exc.strerror)
+    except subprocess.TimeoutExpired:
+        return "nvidia-smi did not answer in %ss for GPU %s" % (NVIDIA_SMI_TIMEOUT, gpu)
+    answer = result.stdout.decode(errors="replace").strip()
+    if result.returncode:
+        error = result.stderr.decode(errors="replace").strip() or answer
+        return "nvidia-smi failed for GPU %s (exit code %d): %s" % (
+            gpu,
+            result.returncode,
+            error[-200:],
+        )
+    try:
+        free = int(float(answer.splitlines()[0]))
+    except (IndexError, ValueError):
+        return "unreadable nvidia-smi answer for GPU %s: %r" % (gpu, answer[:100])
+    if free < required_mib:
+        return "not enough free memory on GPU %s: %d MiB free, %d MiB required" % (
+            gpu,
+            free,
+            required_mib,
+        )
+    return None
+
+
+def _disk_space_problem(path, required_gb):
+    """Why ``path`` lacks ``required_gb`` free GB (GiB, as ``df -BG``), or None."""
+    try:
+        stat = os.statvfs(path)
+    except OSError as exc:
+        return "cannot check the free disk space of %s: %s" % (path, exc.strerror)
+    free = stat.f_bavail * stat.f_frsize
+    if free < required_gb * GIB:
+        return "not enough free disk space on %s: %.1f GB free, %s GB required" % (
+            path,
+            free / GIB,
+            required_gb,
+        )
+    return None
+
+
+def _requirement_problems(requirements):
+    if requirements.get("free_gpu_memory") is not None:
+        for gpu in requirements.get("gpus") or []:
+            problem = _gpu_memory_problem(str(gpu), requirements["free_gpu_memory"])
+            if problem:
+                yield problem + " (requirements.free_gpu_memory)"
+    for path, required_gb in sorted((requirements.get("free_disk_space") or {}).items()):
+        problem = _disk_space_problem(path, required_gb)
+        if problem:
+            yield problem + " (requirements.free_disk_space)"
+
+
+def unmet_requirement(requirements):
+    """The first unmet pool requirement, named with its key, or None when all are met.
+
+    ``requirements``: ``{"gpus": [ids], "free_gpu_memory": MiB, "free_disk_space": {path: GB}}``
+    (the engine leaves ``free_gpu_memory`` out for a task without GPUs)."""
+    return next(_requirement_problems(requirements or {}), None)
+
+
 # ----------------------------------------------------------------------------- start
 
 
@@ -287,6 +361,10 @@ def _state(workdir):
 
 def action_start(spec):
     workdir = spec["workdir"]
+    if not os.path.exists(os.path.join(workdir, LOCK)):  # a retried start checks nothing
+        problem = unmet_requirement(spec.get("requirements"))
+        if problem:
+            return {"state": "error", "error": problem}
     os.makedirs(os.path.join(workdir, FILES), exist_ok=True)
     try:
         fd = os.open(os.path.join(workdir, LOCK), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
