@@ -62,32 +62,38 @@ def _request(task_id="TSuse_enfr_Model_01_abc"):
     )
 
 
-def test_docker_command_line(tmp_path):
+def test_exec_mode_docker_command_line(tmp_path):
+    """``exec_mode``: the command as given, nmt-wizard's ``docker run`` order, every env value
+    (secrets included) in the docker CLI's environment and only its name on the line."""
     config = pool_config(_data(tmp_path))
     spec = build_start_request(
         config, _request(), runtime="docker", workdir="/w/T", docker="docker", files={}
     )
-    argv = spec["argv"]
-    assert argv[:5] == ["docker", "run", "--rm", "--name", "snw-TSuse_enfr_Model_01_abc"]
-    assert argv[argv.index("--gpus") + 1] == '"device=1,3"'
-    assert argv[argv.index("--cpuset-cpus") + 1] == "4,5"
-    assert "/data/corpus:/root/corpus" in argv
-    assert "/w/T/files:/root/tmp/TSuse_enfr_Model_01_abc" in argv
-    image = argv.index("registry.example:5000/snw/trainer:2.1")
-    assert argv[image + 1 :] == ["train", "--config", "/root/tmp/TSuse_enfr_Model_01_abc/conf.json"]
-    env_names = {argv[i + 1] for i, a in enumerate(argv) if a == "-e"}
-    assert {
-        "TASK_TOKEN",
+    t = "TSuse_enfr_Model_01_abc"
+    names = [
+        "CALLBACK_INTERVAL",
+        "CALLBACK_URL",
         "CUDA_VISIBLE_DEVICES",
-        "NVIDIA_VISIBLE_DEVICES",
         "LANG",
         "MODE",
+        "NVIDIA_VISIBLE_DEVICES",
+        "SNW_CPU_IDS",
+        "SNW_GPU_IDS",
         "STORAGES",
-        "CALLBACK_URL",
-        "TMP_DIR",
-        "NB_CPU",
-    } <= env_names
-    assert not any("=" in argv[i + 1] for i, a in enumerate(argv) if a == "-e")  # names only
+        "TASK_ID",
+        "TASK_TOKEN",
+    ]
+    assert spec["argv"] == [
+        "docker", "run", "-i", "--rm", "--name", f"snw-{t}", "--label", f"snw.task={t}",
+        "--gpus", '"device=1,3"',
+        "-v", "/data/corpus:/root/corpus",
+        "-v", f"/w/T/files:/root/tmp/{t}",
+        *[arg for name in names for arg in ("-e", name)],
+        "-e", "NB_CPU=2", "--cpuset-cpus", "4,5",
+        "-e", f"TMP_DIR=/root/tmp/{t}",
+        "registry.example:5000/snw/trainer:2.1",
+        "train", "--config", f"/root/tmp/{t}/conf.json",
+    ]  # fmt: skip
     env = spec["env"]
     assert env["NVIDIA_VISIBLE_DEVICES"] == "1,3" and env["CUDA_VISIBLE_DEVICES"] == "0,1"
     assert env["TASK_TOKEN"] == TOKEN and env["MODE"] == "fast"
@@ -102,7 +108,7 @@ def test_docker_command_line(tmp_path):
             "password": PASSWORD,
         }
     ]
-    assert PASSWORD not in " ".join(argv) and TOKEN not in " ".join(argv)
+    assert PASSWORD not in " ".join(spec["argv"]) and TOKEN not in " ".join(spec["argv"])
 
 
 STUB = """#!/bin/sh
@@ -136,6 +142,6 @@ def test_docker_runtime_through_the_runner_with_a_stub_cli(tmp_path, store, redi
     recorded = calls.read_text().splitlines()
     assert recorded[0] == "login --username bot --password-stdin registry.example:5000"
     assert recorded[1] == f"stdin={PASSWORD}"  # the password came through stdin
-    assert recorded[2].startswith(f"run --rm --name snw-{task_id}")
+    assert recorded[2].startswith(f"run -i --rm --name snw-{task_id}")
     assert PASSWORD not in recorded[2] and TOKEN not in recorded[2]
     assert "NV=1,3 CUDA=0,1" in store.read_log(task_id)[0].decode()

@@ -68,6 +68,11 @@ class LaunchRequest:
     token: str | None = None
     beat_interval: int | None = None
     wait_after_launch: float = 0.0
+    #: Run ``command`` as given (details in environment variables); false: the nmt-wizard
+    #: image contract (entrypoint arguments before the command).
+    exec_mode: bool = True
+    #: The image posts statistics: pass it ``--statistics_url``.
+    support_statistics: bool = False
 
 
 class JobState(enum.StrEnum):
