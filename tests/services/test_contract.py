@@ -12,6 +12,9 @@ log's ``COMMAND:`` line and strips before running.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +24,7 @@ from nmtwizard.services.hostexec import build_start_request
 from nmtwizard.services.local import LocalService
 from tests.services.remote_pool import pool_config
 
+IMAGE_PROGRAM = Path(__file__).with_name("contract_image.py")
 T = "AATRN_enfr_Model_01_abc"
 TOKEN = "_T_tokenOfTheTask"
 CB = "http://[[private:_T_tokenOfTheTask]]:x@launcher:8000"
@@ -367,3 +371,42 @@ def test_default_ms_excludes_default_msr():
     assert str(error.value) == (
         "contract.json: key storages: default_ms excludes default_msr and default_msw"
     )
+
+
+# ----------------------------------------------------------------------------- the test image
+
+
+def _run_image(tmp_path, argv, **env):
+    return subprocess.run(
+        [sys.executable, str(IMAGE_PROGRAM), *argv],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_image_without_ms_or_models_dir_fails_at_parse_time(tmp_path):
+    result = _run_image(tmp_path, ["-t", "T1", "train"])
+    assert result.returncode == 2
+    assert "-ms/--model_storage not given and MODELS_DIR is not set" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "why"),
+    [
+        (["-g", "0,1"], {"CUDA_VISIBLE_DEVICES": "5"}, "-g 0,1 for 1 GPU(s), 0-indexed"),
+        (["-g", "0"], {"CUDA_VISIBLE_DEVICES": ""}, "no -g for a CPU task"),
+        (
+            [],
+            {"CUDA_VISIBLE_DEVICES": "", "CONTRACT_GPU_NUMBERING": "1-indexed"},
+            "-g 0 for 0 GPU(s), 1-indexed",
+        ),
+    ],
+)
+def test_image_exits_1_when_its_g_does_not_match_its_gpus(tmp_path, argv, env, why):
+    storages = json.dumps({"m": {"type": "local", "basedir": str(tmp_path)}})
+    result = _run_image(tmp_path, ["-s", storages, "-ms", "m:", *argv, "train"], **env)
+    assert result.returncode == 1
+    assert f"contract: MISMATCH: {why}" in result.stdout
