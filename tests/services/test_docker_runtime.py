@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
 from nmtwizard.keys import Keys
 from nmtwizard.services import LaunchRequest, ServiceContext
@@ -145,3 +146,72 @@ def test_docker_runtime_through_the_runner_with_a_stub_cli(tmp_path, store, redi
     assert recorded[2].startswith(f"run -i --rm --name snw-{task_id}")
     assert PASSWORD not in recorded[2] and TOKEN not in recorded[2]
     assert "NV=1,3 CUDA=0,1" in store.read_log(task_id)[0].decode()
+
+
+CONTRACT_STUB = """#!/bin/sh
+echo "$(basename "$0") $*" >> "{log}"
+if [ "$1" = login ]; then read -r pw; echo "stdin=$pw" >> "{log}"; exit 0; fi
+if [ "$1" = rm ]; then exit 0; fi
+echo "NV_GPU=$NV_GPU S3_KEY-length=${{#S3_KEY}}"
+"""
+
+
+def test_contract_mode_through_nvidia_docker_with_a_stub_cli(tmp_path, store, redis_client):
+    """The image contract on a ``with_nvidia_docker`` server: ``nvidia-docker`` gets the
+    entrypoint arguments (the token in the callback URL, as the contract requires), ``NV_GPU``
+    and the private env value through its environment; the log's COMMAND line masks them."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "docker-calls.log"
+    for name in ("docker", "nvidia-docker"):
+        (bin_dir / name).write_text(CONTRACT_STUB.format(log=calls))
+        (bin_dir / name).chmod(0o755)
+    data = _data(tmp_path, bin_dir)
+    data["docker"]["envvar"]["S3_KEY"] = "[[private:s3-SECRET]]"
+    data["variables"]["server_pool"][0]["with_nvidia_docker"] = True
+    service = LocalService(pool_config(data), ServiceContext(redis_client, Keys()))
+    service.validate()
+    task_id = enqueue(store, "dock", [], ngpus=2)
+    request = replace(_request(task_id), exec_mode=False)
+    job = service.launch(request)
+    deadline = time.monotonic() + 10
+    while service.status(task_id, "gpu1", job).state.value == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert service.status(task_id, "gpu1", job).state.value == "completed"
+    workdir = job["workdir"]
+    ref = "registry.example:5000/snw/trainer:2.1"
+    storages = (
+        f'{{"launcher": {{"type": "http", "get_pattern": '
+        f'"http://{TOKEN}:x@launcher:8000/file/{task_id}"}}}}'
+    )
+    recorded = calls.read_text().splitlines()
+    assert recorded[:2] == [
+        "docker login --username bot --password-stdin registry.example:5000",
+        f"stdin={PASSWORD}",
+    ]
+    assert recorded[2] == " ".join(
+        [
+            "nvidia-docker", "run", "-i", "--rm", "--name", f"snw-{task_id}",
+            "--label", f"snw.task={task_id}",
+            "-v", "/data/corpus:/root/corpus",
+            "-v", f"{workdir}/files:/root/tmp/{task_id}",
+            "-e", "LANG=C.UTF-8", "-e", "MODE=fast", "-e", "S3_KEY",
+            "-e", "NB_CPU=2", "--cpuset-cpus", "4,5",
+            "-e", f"TMP_DIR=/root/tmp/{task_id}",
+            ref,
+            "-s", storages,
+            "-g", "0,1",
+            "-t", task_id,
+            "-b", f"http://{TOKEN}:x@launcher:8000", "-bi", "30",
+            "-i", ref,
+            "train", "--config", f"/root/tmp/{task_id}/conf.json",
+        ]
+    )  # fmt: skip
+    log = store.read_log(task_id)[0].decode()
+    command, output = log.splitlines()[0], log.splitlines()[1:]
+    assert command.startswith(f"COMMAND: {bin_dir}/nvidia-docker run -i --rm --name snw-{task_id}")
+    assert "-b 'http://[[private]]:x@launcher:8000' -bi 30" in command
+    assert "NV_GPU=1,3 S3_KEY-length=9" in output
+    for secret in (TOKEN, PASSWORD, "s3-SECRET"):
+        assert secret not in log
