@@ -183,6 +183,11 @@ class Service(abc.ABC):
             "hosts": [host.describe() for host in self.resources()],
         }
 
+    def contract_images(self) -> list[str] | None:
+        """The images a task not in exec mode may name here (launches of others are refused),
+        or None: any image."""
+        return None
+
     def hosts_for_options(self, options: dict[str, Any]) -> list[str] | None:
         """Hosts a task may run on given its options (``server``: a name or a list), or all."""
         server = (options or {}).get("server")

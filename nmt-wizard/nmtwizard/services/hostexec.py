@@ -612,6 +612,14 @@ class RunnerService(Service):
                 f"{where}: key storages: default_ms excludes default_msr and default_msw"
             )
 
+    def contract_images(self) -> list[str] | None:
+        """On a pool whose every host runs plain processes, the images some host maps to a
+        local program (``entrypoints``); None when a host may run Docker."""
+        hosts = list(self.hosts.values())
+        if any(self._variable(h, "runtime", self.default_runtime) != "process" for h in hosts):
+            return None
+        return sorted({image for h in hosts for image in self._variable(h, "entrypoints") or {}})
+
     def runtime(self, host: HostSpec) -> str:
         runtime = self._variable(host, "runtime", self.default_runtime)
         if runtime == "auto":
