@@ -23,6 +23,7 @@ from tests.services.sshd import SshdHost, start_hosts
 
 __all__ = [
     "CONFIG_DIR",
+    "CONTRACT_IMAGE",
     "RemoteTest",
     "enqueue",
     "kill_sshd",
@@ -33,6 +34,7 @@ __all__ = [
 ]
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "nmt-wizard" / "config"
+CONTRACT_IMAGE = Path(__file__).with_name("contract_image.py")  # the contract-test image
 
 
 class RemoteTest:

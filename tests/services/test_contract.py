@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -22,9 +21,8 @@ from nmtwizard.exceptions import ConfigError, TaskError
 from nmtwizard.services import LaunchRequest
 from nmtwizard.services.hostexec import build_start_request
 from nmtwizard.services.local import LocalService
-from tests.services.remote_pool import pool_config
+from tests.services.remote_pool import CONTRACT_IMAGE, pool_config
 
-IMAGE_PROGRAM = Path(__file__).with_name("contract_image.py")
 T = "AATRN_enfr_Model_01_abc"
 TOKEN = "_T_tokenOfTheTask"
 CB = "http://[[private:_T_tokenOfTheTask]]:x@launcher:8000"
@@ -378,7 +376,7 @@ def test_default_ms_excludes_default_msr():
 
 def _run_image(tmp_path, argv, **env):
     return subprocess.run(
-        [sys.executable, str(IMAGE_PROGRAM), *argv],
+        [sys.executable, str(CONTRACT_IMAGE), *argv],
         cwd=tmp_path,
         env={"PATH": "/usr/bin:/bin", **env},
         capture_output=True,

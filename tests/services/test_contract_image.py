@@ -26,8 +26,7 @@ from nmtwizard.worker import Worker
 from tasks_api.engine import get_engine
 from tests.factories import EntityFactory, UserFactory
 from tests.helpers import until
-from tests.services.remote_pool import enqueue
-from tests.services.test_contract import IMAGE_PROGRAM
+from tests.services.remote_pool import CONTRACT_IMAGE, enqueue
 from tests.tasks_api.conftest import DEFAULT, write_pools
 
 RELATIVE_PROGRAM = "tests/services/contract_image.py"  # the local worker runs from the repo root
@@ -105,7 +104,7 @@ def contract_pool(request, live_server, transactional_db, redis_client, tmp_path
     UserFactory(entity=EntityFactory(entity_code="AA"), user_code="TRN", roles=["trainer"])
     if request.param == "ssh":
         data = json.loads(json.dumps(request.getfixturevalue("remote_hosts").data))
-        program = str(IMAGE_PROGRAM)  # an ssh login starts in its home: absolute here
+        program = str(CONTRACT_IMAGE)  # an ssh login starts in its home: absolute here
     else:
         data = {
             "name": "aa_contract",
