@@ -145,6 +145,7 @@ class Engine:
         bad input, PoolNotFound, TaskNotFound (unknown parent).
         """
         info = self._pool_info(pool)
+        _check_contract_image(info, pool, image, exec_mode)
         options = {} if options is None else options
         if not isinstance(options, dict):
             raise InvalidRequest("invalid options field: expected an object")
@@ -581,6 +582,18 @@ class Engine:
     @_unavailable
     def delete_pool_config(self, pool: str, name: str) -> None:
         self.configs.delete(pool, name)
+
+
+def _check_contract_image(info: dict, pool: str, image: str, exec_mode: bool) -> None:
+    """A pool of plain processes runs an image's entrypoint only through a local program it
+    maps the image to (``variables.entrypoints``): refuse the others now, not at launch."""
+    images = json.loads(info.get("contract_images") or "null")
+    if not exec_mode and images is not None and image not in images:
+        raise InvalidRequest(
+            f"image {image!r} has no local program in pool {pool} (its hosts run processes, "
+            f"not Docker): set variables.entrypoints[{image!r}] in its configuration, or "
+            "launch with exec_mode: true"
+        )
 
 
 def _count(value: Any, name: str) -> int:

@@ -356,7 +356,10 @@ class ConfigLibrary:
 
 def publish_description(client, keys: Keys, config: PoolConfig) -> None:
     """Write what the API needs about the active configuration into ``pool:<name>``."""
+    from nmtwizard.services import get_service_class  # the registry imports plugins
+
     hosts = [host.describe() for host in config.hosts]
+    contract_images = get_service_class(config.service)(config).contract_images()
     client.hset(
         keys.pool(config.name),
         mapping={
@@ -369,6 +372,7 @@ def publish_description(client, keys: Keys, config: PoolConfig) -> None:
             "registry_defaults": json.dumps(_registry_defaults(config)),
             "callback_url": config.callback_url or "",
             "callback_interval": config.data.get("callback_interval") or 0,
+            "contract_images": json.dumps(contract_images),
         },
     )
 

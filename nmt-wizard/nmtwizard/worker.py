@@ -375,6 +375,8 @@ class Worker:
             token=hooks.mint_token(task_id, _owner(task)),
             beat_interval=self.config.data.get("callback_interval"),
             wait_after_launch=float(content.get("wait_after_launch") or 0),
+            exec_mode=bool(content.get("exec_mode", True)),  # tasks older than the flag: exec
+            support_statistics=bool(content.get("support_statistics", False)),
         )
         try:
             job = self.service.safe_launch(request)

@@ -23,6 +23,7 @@ from tests.services.sshd import SshdHost, start_hosts
 
 __all__ = [
     "CONFIG_DIR",
+    "CONTRACT_IMAGE",
     "RemoteTest",
     "enqueue",
     "kill_sshd",
@@ -33,6 +34,7 @@ __all__ = [
 ]
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "nmt-wizard" / "config"
+CONTRACT_IMAGE = Path(__file__).with_name("contract_image.py")  # the contract-test image
 
 
 class RemoteTest:
@@ -79,12 +81,15 @@ def enqueue(
     options: dict | None = None,
     image: str = "snw/test",
     tag: str = "1",
+    content: dict | None = None,
+    trainer_id: str = "TSuse",
 ) -> str:
     """Queue one task. Through the engine's public launch once a worker published the pool;
-    else straight into the store (service tests). ``token`` is what the pluggable minter gives
-    the worker at launch (the hooks are restored after each test by the conftest)."""
+    else, or with extra ``content`` fields (``exec_mode``, ``support_statistics``: the launch
+    does not record them yet), straight into the store. ``token`` is what the pluggable minter
+    gives the worker at launch (the hooks are restored after each test by the conftest)."""
     hooks.set_token_hooks(minter=(lambda _task_id, _owner: token) if token else None)
-    if store.redis.hexists(store.keys.pool(pool), "hosts"):
+    if content is None and store.redis.hexists(store.keys.pool(pool), "hosts"):
         [task_id] = Engine(store.redis).launch_tasks(
             pool=pool,
             trainer_id="TSuse",
@@ -100,21 +105,25 @@ def enqueue(
             exec_mode=True,
         )
         return task_id
-    task_id = f"TSuse_xxyy_Test_01_{uuid.uuid4().hex[:12]}"
+    task_id = f"{trainer_id}_xxyy_Test_01_{uuid.uuid4().hex[:12]}"
     task = {
         "id": task_id,
         "launched_time": time.time(),
         "pool": pool,
         "service": pool,
-        "entity": "TS",
-        "user": "TSuse",
-        "trainer_id": "TSuse",
+        "entity": trainer_id[:2],
+        "user": trainer_id,
+        "trainer_id": trainer_id,
         "priority": 0,
         "ngpus": ngpus,
         "ncpus": ncpus,
         "type": "exec",
         "queue_score": store.new_queue_scores(pool, 1),
-        "content": {"docker": {"image": image, "tag": tag, "command": command}},
+        "content": {
+            "docker": {"image": image, "tag": tag, "command": command},
+            "options": options or {},
+            **(content or {}),
+        },
     }
     store.create_tasks([task], files=files)
     return task_id

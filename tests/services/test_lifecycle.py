@@ -119,11 +119,12 @@ def test_task_runs_with_its_gpus_streams_its_log_beats_and_completes(pool, callb
     )
     running = runner.running(task_id)
     gpus = running["alloc_gpus"]
-    runner.until(lambda: "CUDA=" in runner.log(task_id), what="first log line")
-    assert f"CUDA={','.join(gpus)}" in runner.log(task_id)  # streamed while running
+    line = f"\nCUDA={','.join(gpus)}\n"
+    runner.until(lambda: line in runner.log(task_id), what="first output line, streamed")
     task = runner.stopped(task_id)
     assert task["message"] == "completed"
-    assert runner.log(task_id).count("done") == 1  # polls and callbacks never duplicate bytes
+    assert runner.log(task_id).startswith("COMMAND: sh -c ")
+    assert runner.log(task_id).splitlines().count("done") == 1  # never duplicated bytes
     assert pool.slots(task["job"]["host"]) == ({}, {})
     routes = {
         (method, path.split("?")[0].rsplit("/", 1)[0]) for method, path, _ in callbacks.requests

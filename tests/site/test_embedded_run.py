@@ -58,8 +58,9 @@ def _a_task_runs_on_the_demo_pool(base: str) -> None:
         time.sleep(0.3)
     assert task["status"] == "stopped" and task["message"] == "completed", task
     log = session.get(f"{base}/task/log/{task_id}", timeout=10).text
-    assert "gpus=0" in log or "gpus=1" in log
-    assert "done" in log
+    assert log.startswith("COMMAND: sh -c ")
+    assert "\ngpus=0\n" in log or "\ngpus=1\n" in log
+    assert "\ndone\n" in log
 
 
 @pytest.mark.slow

@@ -74,7 +74,7 @@ def test_launch_follow_complete_delete(live_server, transactional_db, redis_clie
         until(lambda: status()["status"] in ("running", "terminating", "stopped"), 60, "running")
 
         log, offset, reads = b"", 0, 0
-        while b"end" not in log:
+        while b"\nend\n" not in log:  # not the COMMAND line the log starts with
             response = session.get(f"{base}/task/log/{task_id}?offset={offset}", timeout=30)
             assert response.status_code == 200
             log += response.content
@@ -83,7 +83,7 @@ def test_launch_follow_complete_delete(live_server, transactional_db, redis_clie
             reads += 1
             assert reads < 300, f"log never completed: {log!r}"
             time.sleep(0.2)
-        assert log.index(b"start") < log.index(b"middle") < log.index(b"end")
+        assert log.index(b"\nstart\n") < log.index(b"\nmiddle\n") < log.index(b"\nend\n")
 
         final = until(lambda: (s := status())["status"] == "stopped" and s, 60, "stopped")
         assert final["message"] == "completed"

@@ -74,6 +74,11 @@ class LaunchRequest:
     token: str | None = None
     beat_interval: int | None = None
     wait_after_launch: float = 0.0
+    #: Run ``command`` as given (details in environment variables); false: the nmt-wizard
+    #: image contract (entrypoint arguments before the command).
+    exec_mode: bool = True
+    #: The image posts statistics: pass it ``--statistics_url``.
+    support_statistics: bool = False
 
 
 class JobState(enum.StrEnum):
@@ -183,6 +188,11 @@ class Service(abc.ABC):
             "description": self.config.description,
             "hosts": [host.describe() for host in self.resources()],
         }
+
+    def contract_images(self) -> list[str] | None:
+        """The images a task not in exec mode may name here (launches of others are refused),
+        or None: any image."""
+        return None
 
     def hosts_for_options(self, options: dict[str, Any]) -> list[str] | None:
         """Hosts a task may run on given its options (``server``: a name or a list), or all."""

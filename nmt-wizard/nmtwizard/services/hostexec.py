@@ -6,9 +6,9 @@ only in how that script is reached (a local subprocess, or an exec channel over 
 connection); :class:`RunnerService` holds everything else:
 
 * the **runner request** (:func:`build_start_request`): working directory ``<root>/<task_id>``,
-  the command (plain process, or ``docker run`` whose env vars are named with ``-e KEY`` and
-  whose values travel in the runner's environment), the task's environment, its files, the
-  registry logins and the callback URL/token. Secrets only ever travel on stdin;
+  the command, the task's environment, its files, the registry logins and the callback
+  URL/token. Secrets only ever travel on stdin (the callback URL with its token, which the
+  image contract puts in ``-b``/``-s``, is masked in the ``COMMAND:`` line the log starts with);
 * **status** (:meth:`RunnerService.status`): reads the host's exit status and the task log from
   the offset already copied, and appends the new bytes to the engine's log with an offset check
   (:class:`LogSync`), so logs and completion work even when callbacks cannot be delivered;
@@ -17,11 +17,43 @@ connection); :class:`RunnerService` holds everything else:
   start request and the runner checks them on the host before a first start; a host that fails
   them answers an error, so the worker quarantines it and re-queues the task (as nmt-wizard).
 
-Pool keys (``variables``): ``runtime`` (``docker`` | ``process`` | ``auto``; also per host),
-``work_dir`` (per host: ``work_dir`` or nmt-wizard's ``log_dir``), ``terminate_grace``,
-``command_timeout``, ``log_chunk``; top level ``docker`` (registries, mount, envvar, path),
+Two ways to start a task (``LaunchRequest.exec_mode``):
+
+* **the nmt-wizard image contract** (``exec_mode`` false, new tasks' default): the image gets
+  nmt-wizard's entrypoint arguments (:func:`entrypoint_arguments`), in its order: ``-s
+  <storages>`` (``<TASK_ID>`` and ``<CALLBACK_URL>`` substituted), ``-g <gpu ids>``, ``-t
+  <task_id>``, ``-b <callback URL>`` ``-bi <interval>`` (``--statistics_url
+  <cb>/task/stat/<id>`` for images with statistics), ``-i <image ref>``, the pool's default
+  model storage (``-ms``/``-msr``/``-msw`` from the storages flagged ``default_ms``/
+  ``default_msr``/``default_msw``, unless the command gives one), then the command with
+  ``${TMP_DIR}`` expanded. The callback URL carries the task's token as HTTP Basic user
+  (``http://<token>:x@host``). Under Docker the ``docker run`` line follows nmt-wizard's order
+  (:func:`docker_argv`); in the process runtime the pool names the local program that plays
+  the image's entrypoint, which sees its GPUs in ``CUDA_VISIBLE_DEVICES`` (host ids);
+* **exec mode**: the command as given, the details in environment variables
+  (:func:`task_environment`): for images that are not nmt-wizard utilities.
+
+Pool keys (``variables``, the starred ones also per host in ``server_pool``): ``runtime*``
+(``docker`` | ``process`` | ``auto``), ``work_dir*`` (or nmt-wizard's ``log_dir``),
+``terminate_grace``, ``command_timeout``, ``log_chunk``;
+
+* ``gpu_numbering``: the ``-g`` of the pool's images: ``"0-indexed"`` (default; current
+  images: ``0,…,n-1``, no ``-g`` for a CPU task) or ``"1-indexed"`` (nmt-wizard 1.10 and images
+  built before April 2020: ``1,…,n``, ``-g 0`` for a CPU task);
+  ``gpu_numbering_by_image``: ``{"<image name>": "1-indexed"}`` overrides it per image;
+* ``with_nvidia_docker*``: GPUs reach containers through the ``nvidia-docker`` binary (next to
+  ``docker``) with ``NV_GPU=<host ids>`` instead of ``docker run --gpus``;
+* ``entrypoints*``: for the process runtime, ``{"<image name>": ["python3", "utility.py"]}``:
+  the program and leading arguments that play the image's entrypoint. Relative paths there
+  resolve against the directory the runner starts in: the worker's working directory for
+  ``local``, the login's home directory for ``ssh``. An image without one fails its task with
+  ``launch_error`` (or run it with ``exec_mode``).
+
+Top level: ``docker`` (``registries``, ``mount``, ``envvar`` with ``specific``, ``path``),
 ``storages``, ``callback_url``, ``callback_interval``, ``requirements`` (``free_gpu_memory``:
-MiB free on each allocated GPU; ``free_disk_space``: ``{path: GB}``).
+MiB free on each allocated GPU; ``free_disk_space``: ``{path: GB}``). ``[[private:…]]``
+values in ``envvar`` reach a container as ``-e KEY`` with the value in the docker CLI's
+environment.
 """
 
 from __future__ import annotations
@@ -35,11 +67,13 @@ import signal
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from nmtwizard.exceptions import ConfigError, InfrastructureError, OutcomeUnknown, TaskError
 from nmtwizard.services.base import HostSpec, JobState, JobStatus, LaunchRequest, Service
 
 __all__ = [
+    "GPU_NUMBERINGS",
     "RUNNER_DIGEST",
     "RUNNER_PATH",
     "RUNNER_SOURCE",
@@ -47,7 +81,13 @@ __all__ = [
     "LogSync",
     "RunnerService",
     "build_start_request",
+    "callback_with_token",
+    "default_model_storages",
     "docker_argv",
+    "entrypoint_arguments",
+    "gpu_arguments",
+    "gpu_numbering",
+    "host_setting",
     "image_reference",
     "registry_logins",
     "requirement_checks",
@@ -58,10 +98,33 @@ RUNNER_PATH = Path(__file__).with_name("runner.py")
 RUNNER_SOURCE = RUNNER_PATH.read_bytes()
 RUNNER_DIGEST = hashlib.sha256(RUNNER_SOURCE).hexdigest()[:12]
 RUNTIMES = ("docker", "process", "auto")
+GPU_NUMBERINGS = ("0-indexed", "1-indexed")
+_DEFAULT_STORAGE_FLAGS = ("default_ms", "default_msr", "default_msw")
+_MODEL_STORAGE_FLAGS = {
+    "-ms": "--model_storage",
+    "-msr": "--model_storage_read",
+    "-msw": "--model_storage_write",
+}
 _TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$")
 _PRIVATE = re.compile(r"\[\[private:(.*?)\]\]", re.S)
 _LOG_CHUNK = 256 * 1024
 _MAX_CHUNKS_PER_POLL = 16
+
+
+# ----------------------------------------------------------------------------- settings
+
+
+def host_setting(config, host: HostSpec | None, key: str, default: Any = None) -> Any:
+    """A ``variables`` key, overridden by the host's own ``server_pool`` entry."""
+    if host is not None and key in host.params:
+        return host.params[key]
+    return config.variables.get(key, default)
+
+
+def gpu_numbering(config, image: str) -> str:
+    """``variables.gpu_numbering_by_image[image]``, else ``variables.gpu_numbering``."""
+    by_image = config.variables.get("gpu_numbering_by_image") or {}
+    return by_image.get(image) or config.variables.get("gpu_numbering") or GPU_NUMBERINGS[0]
 
 
 # ----------------------------------------------------------------------------- environment
@@ -76,10 +139,23 @@ def _substitute(text: str, task_id: str, callback_url: str) -> str:
     return text.replace("<TASK_ID>", task_id).replace("<CALLBACK_URL>", callback_url)
 
 
+def _pool_envvars(config, image: str) -> list[tuple[str, str]]:
+    """``docker.envvar`` in its order, ``specific[image]`` where ``specific`` stands (raw)."""
+    pairs = []
+    for key, value in ((config.data.get("docker") or {}).get("envvar") or {}).items():
+        if isinstance(value, str):
+            pairs.append((key, value))
+        elif key == "specific" and isinstance(value, dict):
+            specific = value.get(image) or {}
+            pairs += [(k, v) for k, v in specific.items() if isinstance(v, str)]
+    return pairs
+
+
 def task_environment(
     config, request: LaunchRequest, *, runtime: str, tmp_dir: str
 ) -> dict[str, str]:
-    """The task's environment: pool ``docker.envvar`` (+ ``specific[image]``), then ours.
+    """The environment of an ``exec_mode`` task: pool ``docker.envvar`` (+ ``specific[image]``),
+    then ours.
 
     Ours win: ``TASK_ID``, ``CUDA_VISIBLE_DEVICES``, ``NVIDIA_VISIBLE_DEVICES``,
     ``SNW_GPU_IDS``, ``NB_CPU``, ``SNW_CPU_IDS``, ``TMP_DIR``, and with a callback URL
@@ -87,10 +163,7 @@ def task_environment(
     has storages. Under Docker the container sees its GPUs renumbered from 0, so there
     ``CUDA_VISIBLE_DEVICES`` is ``0..n-1`` while ``NVIDIA_VISIBLE_DEVICES`` keeps the host ids.
     """
-    envvar = (config.data.get("docker") or {}).get("envvar") or {}
-    env = {k: _unmark(v) for k, v in envvar.items() if isinstance(v, str)}
-    specific = (envvar.get("specific") or {}).get(request.image) or {}
-    env.update({k: _unmark(v) for k, v in specific.items() if isinstance(v, str)})
+    env = {key: _unmark(value) for key, value in _pool_envvars(config, request.image)}
     gpus = ",".join(request.gpus)
     renumbered = ",".join(str(i) for i in range(len(request.gpus)))
     cuda = renumbered if runtime == "docker" else gpus
@@ -103,7 +176,7 @@ def task_environment(
         SNW_CPU_IDS=",".join(request.cpus),
         TMP_DIR=tmp_dir,
     )
-    callback_url = request.callback_url or config.callback_url or ""
+    callback_url = _callback_url(config, request)
     if callback_url:
         env["CALLBACK_URL"] = callback_url
         env["CALLBACK_INTERVAL"] = str(_callback_interval(config, request))
@@ -116,8 +189,79 @@ def task_environment(
     return env
 
 
+def _callback_url(config, request: LaunchRequest) -> str:
+    return (request.callback_url or config.callback_url or "").rstrip("/")
+
+
 def _callback_interval(config, request: LaunchRequest) -> int:
     return int(request.beat_interval or config.data.get("callback_interval") or 60)
+
+
+def callback_with_token(url: str, token: str | None) -> str:
+    """``scheme://<token>:x@host…``, the token marked private (masked in the COMMAND line)."""
+    scheme, separator, rest = url.partition("://")
+    if not token or not separator:
+        return url
+    authority, slash, path = rest.partition("/")
+    host = authority.rpartition("@")[2]
+    return f"{scheme}://[[private:{quote(token, safe='')}]]:x@{host}{slash}{path}"
+
+
+# ----------------------------------------------------------------------------- entrypoint
+
+
+def _gives(command: tuple[str, ...], flag: str) -> bool:
+    long = _MODEL_STORAGE_FLAGS[flag]
+    return any(arg in (flag, long) or arg.startswith(long + "=") for arg in command)
+
+
+def default_model_storages(storages: dict, command: tuple[str, ...]) -> list[str]:
+    """``-ms <s>:`` (or ``-msr``/``-msw``) from the storages flagged ``default_ms``
+    (``default_msr``/``default_msw``), for the flags the user command does not give."""
+    if _gives(command, "-ms"):
+        return []
+    flagged = {
+        key: next((name for name, s in storages.items() if s.get(key)), None)
+        for key in _DEFAULT_STORAGE_FLAGS
+    }
+    if flagged["default_ms"]:
+        if _gives(command, "-msr") and _gives(command, "-msw"):
+            return []
+        return ["-ms", f"{flagged['default_ms']}:"]
+    arguments = []
+    for flag, key in (("-msr", "default_msr"), ("-msw", "default_msw")):
+        if flagged[key] and not _gives(command, flag):
+            arguments += [flag, f"{flagged[key]}:"]
+    return arguments
+
+
+def gpu_arguments(numbering: str, count: int) -> list[str]:
+    """``-g``: ``0,…,n-1`` and none for a CPU task, or (``1-indexed``) ``1,…,n`` and ``0``."""
+    if numbering == "1-indexed":
+        return ["-g", ",".join(str(i) for i in range(1, count + 1)) or "0"]
+    return ["-g", ",".join(str(i) for i in range(count))] if count else []
+
+
+def entrypoint_arguments(config, request: LaunchRequest, *, tmp_dir: str) -> list[str]:
+    """The nmt-wizard-docker entrypoint arguments, in nmt-wizard's order, then the command."""
+    callback = callback_with_token(_callback_url(config, request), request.token)
+    storages = config.data.get("storages") or {}
+    arguments = []
+    if storages:
+        arguments += ["-s", _substitute(json.dumps(storages), request.task_id, callback)]
+    arguments += gpu_arguments(gpu_numbering(config, request.image), len(request.gpus))
+    arguments += ["-t", request.task_id]
+    if callback:
+        arguments += ["-b", callback, "-bi", str(_callback_interval(config, request))]
+        if request.support_statistics:
+            arguments += ["--statistics_url", f"{callback}/task/stat/{request.task_id}"]
+    arguments += ["-i", image_reference(config, request)]
+    arguments += default_model_storages(storages, request.command)
+    return arguments + _command(request, tmp_dir)
+
+
+def _command(request: LaunchRequest, tmp_dir: str) -> list[str]:
+    return [arg.replace("${TMP_DIR}", tmp_dir) for arg in request.command]
 
 
 # ----------------------------------------------------------------------------- docker
@@ -177,29 +321,113 @@ def container_name(task_id: str) -> str:
 
 
 def docker_argv(
-    config, request: LaunchRequest, env: dict[str, str], *, docker: str, files_dir: str
+    config,
+    request: LaunchRequest,
+    *,
+    docker: str,
+    files_dir: str,
+    tmp_dir: str,
+    env_arguments: list[str],
+    arguments: list[str],
+    expose_gpus: bool = True,
 ) -> list[str]:
-    """``docker run`` for the task; env values are not in it (``-e KEY`` reads the runner's)."""
-    argv = [docker, "run", "--rm", "--name", container_name(request.task_id)]
+    """``docker run`` in nmt-wizard's order (plus a name and label to find the container):
+    GPUs, ``-v`` mounts (the task's files at ``tmp_dir`` last), ``env_arguments``, ``NB_CPU``
+    and ``--cpuset-cpus``, ``TMP_DIR``, the image, then ``arguments``."""
+    argv = [docker, "run", "-i", "--rm", "--name", container_name(request.task_id)]
     argv += ["--label", f"snw.task={request.task_id}"]
-    if request.gpus:
+    if request.gpus and expose_gpus:
         argv += ["--gpus", '"device={}"'.format(",".join(request.gpus))]
-    if request.cpus:
-        argv += ["--cpuset-cpus", ",".join(request.cpus)]
     for mount in (config.data.get("docker") or {}).get("mount") or []:
         argv += ["-v", mount]
-    argv += ["-v", f"{files_dir}:{env['TMP_DIR']}"]
-    for key in sorted(env):
-        argv += ["-e", key]
-    argv.append(image_reference(config, request))
-    return argv + _command(request, env)
-
-
-def _command(request: LaunchRequest, env: dict[str, str]) -> list[str]:
-    return [arg.replace("${TMP_DIR}", env["TMP_DIR"]) for arg in request.command]
+    argv += ["-v", f"{files_dir}:{tmp_dir}", *env_arguments]
+    if request.cpus:
+        argv += ["-e", f"NB_CPU={len(request.cpus)}", "--cpuset-cpus", ",".join(request.cpus)]
+    argv += ["-e", f"TMP_DIR={tmp_dir}", image_reference(config, request)]
+    return argv + arguments
 
 
 # ----------------------------------------------------------------------------- the request
+
+
+def _contract_environment(config, request: LaunchRequest) -> tuple[list[str], dict[str, str]]:
+    """Pool env vars of a contract-mode container: ``-e K=V``, or ``-e K`` with the value in
+    the docker CLI's environment when it is marked ``[[private:…]]`` (never on a command line)."""
+    arguments, env = [], {}
+    for key, value in _pool_envvars(config, request.image):
+        if _PRIVATE.search(value):
+            arguments += ["-e", key]
+            env[key] = _unmark(value)
+        else:
+            arguments += ["-e", f"{key}={value}"]
+    return arguments, env
+
+
+def _docker_start(
+    config, request: LaunchRequest, host: HostSpec | None, docker: str, files_dir: str, tmp_dir: str
+) -> dict[str, Any]:
+    """``argv``, ``env`` (of the docker CLI), ``logins`` and ``container`` of a Docker task.
+
+    GPUs reach the container through ``--gpus``, or through ``nvidia-docker`` and ``NV_GPU``
+    (host ids) on a host with ``with_nvidia_docker``.
+    """
+    run, expose_gpus = docker, True
+    if request.gpus and host_setting(config, host, "with_nvidia_docker", False):
+        directory, slash, _name = docker.rpartition("/")
+        run, expose_gpus = f"{directory}{slash}nvidia-docker", False
+    if request.exec_mode:
+        env = task_environment(config, request, runtime="docker", tmp_dir=tmp_dir)
+        named = sorted(set(env) - {"NB_CPU", "TMP_DIR"})  # those two are given with values
+        env_arguments = [arg for key in named for arg in ("-e", key)]
+        arguments = _command(request, tmp_dir)
+    else:
+        env_arguments, env = _contract_environment(config, request)
+        arguments = entrypoint_arguments(config, request, tmp_dir=tmp_dir)
+    if not expose_gpus:
+        env["NV_GPU"] = ",".join(request.gpus)
+    argv = docker_argv(
+        config,
+        request,
+        docker=run,
+        files_dir=files_dir,
+        tmp_dir=tmp_dir,
+        env_arguments=env_arguments,
+        arguments=arguments,
+        expose_gpus=expose_gpus,
+    )
+    return {
+        "argv": argv,
+        "env": env,
+        "logins": registry_logins(config, request, docker),
+        "container": container_name(request.task_id),
+    }
+
+
+def _process_start(
+    config, request: LaunchRequest, host: HostSpec | None, tmp_dir: str
+) -> dict[str, Any]:
+    """``argv`` and ``env`` of a plain process: the command as given (``exec_mode``), or the
+    image's local entrypoint program (``variables.entrypoints[image]``) with its arguments."""
+    if request.exec_mode:
+        if not request.command:
+            raise TaskError("a process task needs a command")
+        env = task_environment(config, request, runtime="process", tmp_dir=tmp_dir)
+        return {"argv": _command(request, tmp_dir), "env": env}
+    program = (host_setting(config, host, "entrypoints") or {}).get(request.image)
+    if not program:
+        raise TaskError(
+            f"image {request.image!r} has no local program in pool {config.name}: the process "
+            f"runtime needs variables.entrypoints[{request.image!r}] (the program that plays "
+            "its entrypoint), or launch with exec_mode: true"
+        )
+    env = {key: _unmark(value) for key, value in _pool_envvars(config, request.image)}
+    env.update(
+        NB_CPU=str(len(request.cpus)),
+        TMP_DIR=tmp_dir,
+        CUDA_VISIBLE_DEVICES=",".join(request.gpus),
+    )
+    arguments = entrypoint_arguments(config, request, tmp_dir=tmp_dir)
+    return {"argv": [*program, *arguments], "env": env, "program": len(program)}
 
 
 def build_start_request(
@@ -210,29 +438,31 @@ def build_start_request(
     workdir: str,
     docker: str,
     files: dict[str, bytes],
+    host: HostSpec | None = None,
 ) -> dict[str, Any]:
-    """The JSON the runner's ``start`` reads on stdin (secrets included: stdin only)."""
+    """The JSON the runner's ``start`` reads on stdin (secrets included: stdin only).
+
+    ``argv`` may hold ``[[private:…]]`` markers: the runner masks them in the ``COMMAND:``
+    line it starts the log with and strips them before running the command. ``program``
+    counts the leading arguments that name the entrypoint program (the runner resolves
+    relative paths there against its own directory).
+    """
     files_dir = f"{workdir}/files"
     tmp_dir = f"/root/tmp/{request.task_id}" if runtime == "docker" else files_dir
-    env = task_environment(config, request, runtime=runtime, tmp_dir=tmp_dir)
     spec: dict[str, Any] = {
         "task_id": request.task_id,
         "workdir": workdir,
         "cwd": workdir,
-        "env": env,
         "files": {name: base64.b64encode(data).decode() for name, data in files.items()},
     }
     if runtime == "docker":
-        spec["argv"] = docker_argv(config, request, env, docker=docker, files_dir=files_dir)
-        spec["logins"] = registry_logins(config, request, docker)
-        spec["container"] = container_name(request.task_id)
+        spec.update(_docker_start(config, request, host, docker, files_dir, tmp_dir))
     else:
-        if not request.command:
-            raise TaskError("a process task needs a command")
-        spec["argv"] = _command(request, env)
-    if env.get("CALLBACK_URL"):
+        spec.update(_process_start(config, request, host, tmp_dir))
+    callback_url = _callback_url(config, request)
+    if callback_url:
         spec["callback"] = {
-            "url": env["CALLBACK_URL"],
+            "url": callback_url,
             "token": request.token or "",
             "interval": _callback_interval(config, request),
         }
@@ -343,9 +573,7 @@ class RunnerService(Service):
     # -- configuration ---------------------------------------------------------------------
 
     def _variable(self, host: HostSpec | None, key: str, default: Any = None) -> Any:
-        if host is not None and key in host.params:
-            return host.params[key]
-        return self.config.variables.get(key, default)
+        return host_setting(self.config, host, key, default)
 
     def check_config(self) -> None:
         where = self.config.source
@@ -363,6 +591,56 @@ class RunnerService(Service):
         interval = self.config.data.get("callback_interval")
         if self.config.callback_url and not interval:
             raise ConfigError(f"{where}: key callback_interval: required with callback_url")
+        self._check_contract_keys()
+
+    def _check_contract_keys(self) -> None:
+        """The keys that shape the entrypoint arguments (see the module docstring)."""
+        where, variables = self.config.source, self.config.variables
+        numberings = {"gpu_numbering": variables.get("gpu_numbering")}
+        by_image = variables.get("gpu_numbering_by_image") or {}
+        if not isinstance(by_image, dict):
+            raise ConfigError(f"{where}: key variables.gpu_numbering_by_image: expected an object")
+        numberings.update({f"gpu_numbering_by_image.{k}": v for k, v in by_image.items()})
+        for key, value in numberings.items():
+            if value is not None and value not in GPU_NUMBERINGS:
+                expected = " or ".join(GPU_NUMBERINGS)
+                raise ConfigError(f"{where}: key variables.{key}: expected {expected}")
+        for host in [None, *self.hosts.values()]:
+            prefix = "variables" if host is None else f"server_pool.{host.name}"
+            scope = variables if host is None else host.params
+            nvidia = scope.get("with_nvidia_docker", False)
+            if not isinstance(nvidia, bool):
+                raise ConfigError(f"{where}: key {prefix}.with_nvidia_docker: expected a boolean")
+            programs = scope.get("entrypoints") or {}
+            if not isinstance(programs, dict):
+                raise ConfigError(f"{where}: key {prefix}.entrypoints: expected an object")
+            for image, program in programs.items():
+                if not (
+                    isinstance(program, list)
+                    and program
+                    and all(isinstance(arg, str) and arg for arg in program)
+                ):
+                    raise ConfigError(
+                        f"{where}: key {prefix}.entrypoints.{image}: expected a program and its "
+                        'arguments, e.g. ["python3", "entrypoint.py"]'
+                    )
+        flags = set()
+        for name, storage in (self.config.data.get("storages") or {}).items():
+            if not isinstance(storage, dict):
+                raise ConfigError(f"{where}: key storages.{name}: expected an object")
+            flags |= {key for key in _DEFAULT_STORAGE_FLAGS if storage.get(key)}
+        if "default_ms" in flags and flags & {"default_msr", "default_msw"}:
+            raise ConfigError(
+                f"{where}: key storages: default_ms excludes default_msr and default_msw"
+            )
+
+    def contract_images(self) -> list[str] | None:
+        """On a pool whose every host runs plain processes, the images some host maps to a
+        local program (``entrypoints``); None when a host may run Docker."""
+        hosts = list(self.hosts.values())
+        if any(self._variable(h, "runtime", self.default_runtime) != "process" for h in hosts):
+            return None
+        return sorted({image for h in hosts for image in self._variable(h, "entrypoints") or {}})
 
     def runtime(self, host: HostSpec) -> str:
         runtime = self._variable(host, "runtime", self.default_runtime)
@@ -420,6 +698,7 @@ class RunnerService(Service):
             workdir=workdir,
             docker=self.docker_binary(),
             files=files,
+            host=host,
         )
         spec.update(requirement_checks(self.config, request))
         answer = self._call(host, "start", spec)

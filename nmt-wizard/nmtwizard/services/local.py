@@ -6,8 +6,14 @@ Pool configuration (``"service": "local"``)::
         "runtime": "process",           # docker | process | auto (docker when the CLI exists)
         "work_dir": "var/local-tasks",  # per-task directories <work_dir>/<task_id>/
         "terminate_grace": 5,           # seconds between SIGTERM and SIGKILL
-        "server_pool": [{"name": "localhost", "gpus": [0, 1], "ncpus": 4}]
+        "server_pool": [{"name": "localhost", "gpus": [0, 1], "ncpus": 4}],
+        "entrypoints": {"nmtwizard/opennmt-tf": ["python3", "utilities/onmt_tf.py"]},
+        "gpu_numbering": "0-indexed"    # or "1-indexed" (images before April 2020)
     }
+
+``entrypoints`` (process runtime) names the local program that plays an image's entrypoint for
+tasks under the nmt-wizard image contract; see :mod:`nmtwizard.services.hostexec` for it and
+the other keys of the contract.
 
 ``server_pool`` is optional: by default one host ``localhost`` with no GPU and every CPU of the
 machine. Tasks are started by the host-side runner (:mod:`nmtwizard.services.runner`) run with

@@ -16,7 +16,8 @@ Actions:
   here, answering ``state: error`` when they are not met (the engine quarantines the host and
   re-queues the task); create the task's working directory, write its files, detach a monitor (own
   session) that starts the command in its own process group with the given environment, writes
-  ``task.log`` (stdout+stderr), ``pid.json`` then ``exit.json``, and, when a callback URL is
+  ``task.log`` (a first line ``COMMAND: <argv>`` with every ``[[private:…]]`` value masked as
+  ``[[private]]``, then stdout+stderr), ``pid.json`` then ``exit.json``, and, when a callback URL is
   given, streams new log bytes (``PATCH <cb>/task/log/<id>?duration=&offset=``), beats
   (``PUT <cb>/task/beat/<id>?duration=``) and the end phase
   (``GET <cb>/task/terminate/<id>?phase=completed|error``) with ``Authorization: Bearer <token>``.
@@ -31,6 +32,8 @@ secret), ``pid.json``, ``exit.json``, ``files/`` (the task's uploaded files).
 import base64
 import json
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -49,6 +52,7 @@ START_WAIT = 15.0
 MAX_CHUNK = 1024 * 1024
 NVIDIA_SMI_TIMEOUT = 30
 GIB = 1024**3
+PRIVATE = re.compile(r"\[\[private:(.*?)\]\]", re.S)
 
 
 # ----------------------------------------------------------------------------- small helpers
@@ -114,6 +118,22 @@ def _group_alive(pgid):
             if int(fields[2]) == pgid and fields[0] != "Z":
                 return True
     return False
+
+
+def _command_line(argv):
+    """The ``COMMAND:`` log line: ``argv`` shell-quoted, private values masked."""
+    shown = [PRIVATE.sub("[[private]]", arg) for arg in argv]
+    return "COMMAND: %s\n" % " ".join(shlex.quote(arg) for arg in shown)
+
+
+def _runnable(spec):
+    """``argv`` without the private markers, the entrypoint program's relative paths resolved
+    against this process's directory (the caller's: before the monitor moves to the task's)."""
+    argv = [PRIVATE.sub(r"\1", arg) for arg in spec["argv"]]
+    for i in range(int(spec.get("program") or 0)):
+        if "/" in argv[i] and not os.path.isabs(argv[i]):
+            argv[i] = os.path.abspath(argv[i])
+    return argv
 
 
 def _safe_name(name):
@@ -300,6 +320,8 @@ def _monitor(spec, workdir):
     record.update(monitor_pgid=os.getpgid(0), container=spec.get("container"))
     _write_json(os.path.join(workdir, PID), record)  # visible before a slow login or pull
 
+    log.write(_command_line(spec["argv"]).encode())
+
     def fail(message, code=127):
         log.write(("[runner] %s\n" % message).encode())
         _write_json(exit_path, {"exit_code": code, "signal": None, "error": message})
@@ -314,7 +336,7 @@ def _monitor(spec, workdir):
             return fail("preparation step failed: %s" % " ".join(argv[:3]))
     try:
         child = subprocess.Popen(
-            spec["argv"],
+            spec["run"],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -323,7 +345,7 @@ def _monitor(spec, workdir):
             start_new_session=True,  # own session and process group: kill -PGID gets the tree
         )
     except OSError as exc:
-        return fail("cannot start %s: %s" % (spec["argv"][0], exc.strerror))
+        return fail("cannot start %s: %s" % (spec["run"][0], exc.strerror))
     record.update(pid=child.pid, pgid=child.pid, ticks=_start_ticks(child.pid), started=time.time())
     _write_json(os.path.join(workdir, PID), record)
     stop = threading.Event()
@@ -382,6 +404,7 @@ def action_start(spec):
         with open(path, "wb") as handle:
             handle.write(base64.b64decode(data))
     open(os.path.join(workdir, LOG), "ab").close()
+    spec["run"] = _runnable(spec)
     pid = os.fork()
     if pid == 0:  # detach: new session, no inherited pipes (the ssh channel must close)
         try:

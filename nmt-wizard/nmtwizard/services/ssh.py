@@ -11,11 +11,14 @@ Pool configuration (``"service": "ssh"``)::
         "python": "python3",
         "server_pool": [
             {"host": "gpu1.example", "port": 22, "gpus": [0, 1, 2, 3], "ncpus": 16,
-             "work_dir": "/srv/snw/tasks", "login": "...", "runtime": "...", "key_filename": "..."}
+             "work_dir": "/srv/snw/tasks", "login": "...", "runtime": "...", "key_filename": "...",
+             "with_nvidia_docker": false}
         ]
     }
 
-``work_dir`` may be spelled ``log_dir`` (nmt-wizard). Host keys are checked against
+``work_dir`` may be spelled ``log_dir`` (nmt-wizard); ``with_nvidia_docker`` (nmt-wizard's server
+parameter) starts GPU containers with ``nvidia-docker`` and ``NV_GPU``; the keys of the image
+contract are described in :mod:`nmtwizard.services.hostexec`. Host keys are checked against
 ``known_hosts`` with paramiko's RejectPolicy: an unknown or changed key is an infrastructure
 error, so the worker quarantines the host. One connection per host is kept and reused (with
 keepalives and timeouts) and re-opened when it breaks. The runner script is copied once per

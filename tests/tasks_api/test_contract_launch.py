@@ -1,0 +1,54 @@
+"""Launches the image contract cannot run: on a pool of plain processes, an image without a
+local entrypoint program (``variables.entrypoints``) is refused at launch, naming the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from nmtwizard.services import local  # noqa: F401  (registers the `local` service)
+from tests.tasks_api.conftest import DEFAULT, launch_body, write_pools
+
+
+def _local_pool(name: str, runtime: str) -> dict:
+    return {
+        "name": name,
+        "description": "local processes",
+        "service": "local",
+        "variables": {
+            "runtime": runtime,
+            "server_pool": [{"name": "localhost", "gpus": [0], "ncpus": 2}],
+            "entrypoints": {"nmtwizard/opennmt-tf": ["python3", "onmt.py"]},
+        },
+    }
+
+
+@pytest.fixture
+def local_pools(engine, tmp_path):
+    pools = [_local_pool("aa_procs", "process"), _local_pool("aa_docker", "docker")]
+    engine.sync_pool_configs(write_pools(tmp_path / "config", pools, DEFAULT))
+
+
+def _docker(image: str) -> dict:
+    return {"registry": "auto", "image": image, "tag": "v1", "command": ["train"]}
+
+
+def test_unmapped_image_is_refused_on_a_process_pool(clients, local_pools):
+    body = launch_body(docker=_docker("nmtwizard/opennmt-py"), exec_mode=False)
+    response = clients["trainer_a"].post("/task/launch/aa_procs", body, format="json")
+    assert response.status_code == 400
+    assert "variables.entrypoints['nmtwizard/opennmt-py']" in response.content.decode()
+    assert "exec_mode: true" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("pool", "image", "exec_mode"),
+    [
+        ("aa_procs", "nmtwizard/opennmt-tf", False),  # mapped
+        ("aa_procs", "nmtwizard/opennmt-py", True),  # the command as given
+        ("aa_docker", "nmtwizard/opennmt-py", False),  # Docker runs any image
+    ],
+)
+def test_runnable_launches_are_accepted(clients, local_pools, pool, image, exec_mode):
+    body = launch_body(docker=_docker(image), exec_mode=exec_mode)
+    response = clients["trainer_a"].post(f"/task/launch/{pool}", body, format="json")
+    assert response.status_code == 200, response.content
