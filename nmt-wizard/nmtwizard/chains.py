@@ -257,9 +257,10 @@ class _ChainBuilder:
             and self.task_type == "train"
             and tag_at_least(tag, PREPR_SPLIT_FROM)
         )
-        self.can_trans_as_release = tag_at_least(tag, TRANS_AS_RELEASE_FROM)
         self.trans_as_release = (
-            not exec_mode and not request.notransasrelease and self.can_trans_as_release
+            not exec_mode
+            and not request.notransasrelease
+            and tag_at_least(tag, TRANS_AS_RELEASE_FROM)
         )
         self.support_statistics = tag_at_least(tag, STATISTICS_FROM)
         self.model_parts = self._parse_model(request.model)
@@ -400,13 +401,13 @@ class _ChainBuilder:
             produced = dict.fromkeys(extra["outputs"], task_id)
         ncpus = self._cpus(self.ngpus, self.task_type)
         if self.task_type == "trans" and self.trans_as_release and "--as_release" not in command:
-            command.append("--as_release")
-            self.ngpus = 0
+            command = [*command, "--as_release"]
+            self.ngpus = 0  # and so for the children of this translation
         self._add(
             task_id,
             self.task_type,
             parent=waits_for,
-            command=list(command),
+            command=command,
             ngpus=self.ngpus,
             ncpus=ncpus,
             priority=request.priority,
