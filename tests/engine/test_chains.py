@@ -592,3 +592,14 @@ def test_a_declared_input_not_yet_written_is_missing(chain, engine):
         FileNotFoundInTask, match=re.escape(f"cannot find file a.de for task {score['task_id']}")
     ):
         engine.get_file(score["task_id"], "a.de")
+
+
+def test_children_priorities_stay_within_the_cap(chain):
+    tasks = chain(
+        ["train"],
+        tag="1.2.0",
+        priority=99_998,
+        totranslate=[["a.en", "launcher:a.de"]],
+        toscore=[["launcher:a.de", "ref"]],
+    )
+    assert [task["priority"] for _, task in tasks] == [99_998, 99_999, 99_999]
