@@ -124,9 +124,10 @@ def launch_options(func):
                      show_default=True, help="Seconds before checking the task started."),
         click.option("--parent", metavar="TASK_ID", help="Start after this task succeeds."),
         click.option("--novalidschema", is_flag=True,
-                     help="Ask the server not to validate the -c config against the image schema."),
+                     help="Accepted for nmt-wizard scripts: SNW never checks -c against the "
+                          "image's schema."),
         click.option("--upgrade", metavar="MODE",
-                     help="Config upgrade mode to ask the image for."),
+                     help="Config upgrade mode: only `none` (SNW does not rewrite configs)."),
         click.option("-q", "--quiet", is_flag=True, help="Print only the task ids."),
         click.argument("docker_command", nargs=-1, required=True, type=click.UNPROCESSED),
     ]  # fmt: skip
@@ -166,6 +167,15 @@ def _launch(config, *, exec_mode: bool, docker_command, **opts) -> None:
         "notransasrelease": opts.get("notransasrelease"),
     }
     content.update({k: True for k, v in flags.items() if v})
+    chained = {
+        "totranslate": [[uploads.local(i), o] for i, o in opts.get("totranslate") or ()],
+        "toscore": [
+            [o, ",".join(uploads.local(r) for r in refs.split(","))]
+            for o, refs in opts.get("toscore") or ()
+        ],
+        "totuminer": [[uploads.local(i), o] for i, o in opts.get("totuminer") or ()],
+    }
+    content.update({k: v for k, v in chained.items() if v})
     tasks = _post_launch(config, opts["pool"], content, uploads)
     if config.json:
         print_json(tasks)
@@ -180,6 +190,28 @@ def _launch(config, *, exec_mode: bool, docker_command, **opts) -> None:
 @click.option("-e", "--entity-owner", metavar="CODE", help="Entity owning the task.")
 @click.option("--nochainprepr", is_flag=True, help="Do not split training into prepr+train.")
 @click.option("--notransasrelease", is_flag=True, help="Do not translate as a release.")
+@click.option(
+    "--totranslate",
+    nargs=2,
+    multiple=True,
+    metavar="INPUT OUTPUT",
+    help="After each model, translate INPUT to OUTPUT (<MODEL> in OUTPUT: the "
+    "model's id). Repeatable.",
+)
+@click.option(
+    "--toscore",
+    nargs=2,
+    multiple=True,
+    metavar="OUTPUT REFERENCES",
+    help="Score a --totranslate OUTPUT against REFERENCES (comma-separated). Repeatable.",
+)
+@click.option(
+    "--totuminer",
+    nargs=2,
+    multiple=True,
+    metavar="INPUT OUTPUT",
+    help="Run TU-miner on a --totranslate INPUT and its OUTPUT. Repeatable.",
+)
 @shared_options
 @pass_config
 def task_launch(config, docker_command, **opts):
@@ -187,11 +219,15 @@ def task_launch(config, docker_command, **opts):
 
     Everything after `--` is the image's command. `@FILE` is replaced by the file's content;
     local paths (absolute, or relative with a `/`) and absolute paths inside JSON arguments are
-    uploaded with the launch and rewritten to ${TMP_DIR}/NAME.
+    uploaded with the launch and rewritten to ${TMP_DIR}/NAME (so are local --totranslate
+    inputs and --toscore references). From image tag 1.4.0 a training is preceded by a
+    preprocessing task (--nochainprepr: not); translations run as releases from 1.8.0.
 
     \b
       snw launch -s aa_pool -i nmtwizard/pn9_tf:v1.20.0 -- -c @./config.json train
-      snw launch -s aa_pool -i nmtwizard/echo -t v1 -g 0 -c 2 -- run ./data/corpus.txt
+      snw launch -s aa_pool -i nmtwizard/pn9_tf:v1.20.0 \\
+        --totranslate ./test.en 'launcher:test_<MODEL>.de' \\
+        --toscore 'launcher:test_<MODEL>.de' ./test.de -- -c @./config.json train
     """
     _launch(config, exec_mode=False, docker_command=docker_command, **opts)
 

@@ -52,6 +52,11 @@ class Uploads:
             )
         self.files[name] = path
 
+    def local(self, arg: str) -> str:
+        """``arg``, or its in-task path when it names a local file (which is then uploaded)."""
+        path = _local_path(arg)
+        return arg if path is None else self.add(path)
+
     @property
     def size(self) -> int:
         return sum(p.stat().st_size for p in self.files.values())

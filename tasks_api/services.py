@@ -31,14 +31,18 @@ def task_launch(
     entity: str,
     content: dict[str, Any],
     files: dict[str, bytes],
+    visible_entities: frozenset[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Create the task (or training chain) of a validated ``content``; return the new tasks.
+    """Create the tasks (a chain: :mod:`nmtwizard.chains`) of a validated ``content``; return
+    them in order with their answer-line ``type``, ``ngpus`` and ``ncpus``.
 
     The task id's trainer prefix is ``actor.trainer_id`` whatever ``content`` says, and the
     task's owner entity is ``entity`` (resolved by :func:`tasks_api.scoping.launch_entity`).
+    A ``-m`` model waits for its task only when that task's entity is in ``visible_entities``
+    (:func:`tasks_api.scoping.task_read_scope`; None: any).
     """
     docker = content["docker"]
-    task_ids = engine.launch_tasks(
+    planned = engine.launch_chain(
         pool=pool,
         trainer_id=actor.trainer_id,
         entity=entity,
@@ -52,12 +56,19 @@ def task_launch(
         priority=content["priority"],
         options=content.get("options") or {},
         files=files,
-        iterations=content["iterations"],
+        iterations=content.get("iterations"),
         parent=content.get("parent"),
         name=content.get("name"),
         exec_mode=content["exec_mode"],
         wait_after_launch=content.get("wait_after_launch"),
+        nochainprepr=content.get("nochainprepr", False),
+        notransasrelease=content.get("notransasrelease", False),
+        totranslate=content.get("totranslate"),
+        toscore=content.get("toscore"),
+        totuminer=content.get("totuminer"),
+        visible_entities=visible_entities,
     )
+    task_ids = [task.task_id for task in planned]
     log.info("%s launched %s on %s for %s", actor.trainer_id, task_ids, pool, entity)
     _audit(
         actor,
@@ -73,11 +84,9 @@ def task_launch(
             "tasks": task_ids,
         },
     )
-    result = []
-    for task_id in task_ids:
-        task = engine.get_task(task_id)
-        result.append({"task_id": task_id, **{k: task.get(k) for k in ("type", "ngpus", "ncpus")}})
-    return result
+    return [
+        {"task_id": t.task_id, "type": t.label, "ngpus": t.ngpus, "ncpus": t.ncpus} for t in planned
+    ]
 
 
 def task_terminate(

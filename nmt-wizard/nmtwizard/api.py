@@ -20,10 +20,11 @@ from typing import Any
 
 import redis
 
-from nmtwizard import defaults, hooks, ids
+from nmtwizard import chains, defaults, hooks, ids
 from nmtwizard.exceptions import (
     CapacityError,
     EngineUnavailable,
+    FileNotFoundInTask,
     HostNotFound,
     InvalidRequest,
     PoolNotFound,
@@ -37,7 +38,7 @@ from nmtwizard.pool_config import (
 )
 from nmtwizard.scheduler import server_accepts
 from nmtwizard.store import TaskStore, check_file_name
-from nmtwizard.task import TaskStatus, task_type_from_command
+from nmtwizard.task import TaskStatus
 
 __all__ = ["LIST_FIELDS", "Engine"]
 
@@ -115,8 +116,12 @@ class Engine:
 
     # ------------------------------------------------------------------ tasks: launch
 
+    def launch_tasks(self, **launch: Any) -> list[str]:
+        """:meth:`launch_chain`, answering only the new ids in chain order."""
+        return [task.task_id for task in self.launch_chain(**launch)]
+
     @_unavailable
-    def launch_tasks(
+    def launch_chain(
         self,
         *,
         pool: str,
@@ -132,20 +137,28 @@ class Engine:
         priority: int = 0,
         options: dict[str, Any] | None = None,
         files: dict[str, bytes] | None = None,
-        iterations: int = 1,
+        iterations: int | None = None,
         parent: str | None = None,
         name: str | None = None,
         exec_mode: bool = False,
         wait_after_launch: float | None = None,
-    ) -> list[str]:
-        """Create one task, or a chain of ``iterations`` training tasks, all-or-nothing.
+        nochainprepr: bool = False,
+        notransasrelease: bool = False,
+        totranslate: list | None = None,
+        toscore: list | None = None,
+        totuminer: list | None = None,
+        visible_entities: frozenset[str] | set[str] | None = None,
+    ) -> list[chains.PlannedTask]:
+        """Create the tasks of one launch (:mod:`nmtwizard.chains`), all-or-nothing.
 
-        Returns the new ids in chain order. The first task waits for ``parent`` when given;
-        each following one waits for the previous. Raises InvalidRequest / CapacityError for
-        bad input, PoolNotFound, TaskNotFound (unknown parent).
+        The parent model is ``parent`` when given (it must exist; outside exec mode it becomes
+        the command's ``-m``), else the command's ``-m`` (or config ``model``): the first task
+        waits for that task when it exists and its entity is in ``visible_entities`` (None:
+        any); a model that is no task here (or not one the caller may see) only names the ids.
+        Uploaded ``files`` go to the prepr, main and score tasks. Raises InvalidRequest /
+        CapacityError for bad input, PoolNotFound, TaskNotFound (unknown ``parent``).
         """
         info = self._pool_info(pool)
-        _check_contract_image(info, pool, image, exec_mode)
         options = {} if options is None else options
         if not isinstance(options, dict):
             raise InvalidRequest("invalid options field: expected an object")
@@ -154,21 +167,95 @@ class Engine:
         if not isinstance(image, str) or not image or not isinstance(tag, str) or not tag:
             raise InvalidRequest("docker image and tag are required strings")
         registry = self._resolve_registry(info, registry, image)
-        task_type = task_type_from_command(command, exec_mode)
-        if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 1:
-            raise InvalidRequest("invalid value for iterations")
-        if iterations > 1 and task_type != "train":
-            raise InvalidRequest("iterations are only allowed for train tasks")
         if not isinstance(priority, int) or abs(priority) > defaults.MAX_PRIORITY:
             raise InvalidRequest(f"priority must be an integer within ±{defaults.MAX_PRIORITY}")
         ngpus = _count(ngpus, "ngpus")
-        if ncpus is None:
-            allocation = json.loads(info.get("cpu_allocation") or "{}")
-            key = "gpu_task" if ngpus else f"{task_type}_task"
-            ncpus = allocation.get(key, 2)
-        ncpus = _count(ncpus, "ncpus")
-        hosts = self._check_capacity(info, pool, options, ngpus, ncpus, entity)
+        ncpus = None if ncpus is None else _count(ncpus, "ncpus")
         files = dict(files or {})
+        total = self._check_files(files)
+        if parent:
+            if not self.redis.exists(self.keys.task(parent)):
+                raise TaskNotFound(f"parent task {parent} does not exist")
+            if not exec_mode:
+                command = chains.with_model(command, parent)
+            model, depends_on = parent, parent
+        else:
+            model = chains.model_of(command)
+            depends_on = self._waitable(model, visible_entities)
+        plan = chains.plan_chain(
+            chains.ChainRequest(
+                trainer_id=trainer_id,
+                command=command,
+                image=image,
+                registry=registry,
+                tag=tag,
+                options=options,
+                wait_after_launch=wait_after_launch,
+                exec_mode=bool(exec_mode),
+                ngpus=ngpus,
+                ncpus=ncpus,
+                cpu_allocation=json.loads(info.get("cpu_allocation") or "{}"),
+                priority=priority,
+                iterations=iterations,
+                name=name,
+                model=model,
+                depends_on=depends_on,
+                nochainprepr=bool(nochainprepr),
+                notransasrelease=bool(notransasrelease),
+                totranslate=totranslate,
+                toscore=toscore,
+                totuminer=totuminer,
+                utility_registry=lambda utility: self._resolve_registry(info, "auto", utility),
+            )
+        )
+        for task_image in dict.fromkeys(t.content["docker"]["image"] for t in plan):
+            _check_contract_image(info, pool, task_image, exec_mode)  # score/tuminer children too
+        hosts = None
+        for capacity in dict.fromkeys((t.ngpus, t.ncpus) for t in plan):
+            hosts = self._check_capacity(info, pool, options, *capacity, entity)
+        receivers = [t.task_id for t in plan if t.with_files]
+        if total * len(receivers) > defaults.MAX_LAUNCH_FILES_BYTES:
+            raise CapacityError(
+                f"{len(receivers)} tasks would store {total * len(receivers)} bytes of files "
+                f"(each keeps a copy); a launch stores at most {defaults.MAX_LAUNCH_FILES_BYTES}"
+            )
+        now = time.time()
+        first_seq = self.store.new_queue_scores(pool, len(plan))
+        tasks = [
+            {
+                "id": t.task_id,
+                "type": t.type,
+                "pool": pool,
+                "entity": entity,
+                "user": user,
+                "trainer_id": trainer_id,
+                "parent": t.parent,
+                "priority": min(t.priority, defaults.MAX_PRIORITY),
+                "ngpus": t.ngpus,
+                "ncpus": t.ncpus,
+                "resource": hosts,
+                "iteration": t.iteration,
+                "content": t.content,
+                "launched_time": now,
+                "queue_score": -min(t.priority, defaults.MAX_PRIORITY) * 1e10 + first_seq + i,
+            }
+            for i, t in enumerate(plan)
+        ]
+        self.store.create_tasks(tasks, files or None, parent=depends_on, files_for=receivers)
+        return plan
+
+    def _waitable(self, model: str | None, visible_entities) -> str | None:
+        """``model`` when it is a task here the caller may see (the launch waits for it)."""
+        if not model or not ids.is_valid_task_id(model):
+            return None
+        entity = self.redis.hget(self.keys.task(model), "entity")
+        if entity is None or (visible_entities is not None and entity not in visible_entities):
+            return None
+        return model
+
+    @staticmethod
+    def _check_files(files: dict[str, bytes]) -> int:
+        """Refuse bad names and sizes of a launch's uploads; return their total size."""
         for file_name, data in files.items():
             check_file_name(file_name)
             if len(data) > defaults.MAX_FILE_SIZE:
@@ -186,72 +273,7 @@ class Engine:
             raise CapacityError(
                 f"files total {total} bytes; a task holds at most {defaults.MAX_TASK_FILES_BYTES}"
             )
-        if total * iterations > defaults.MAX_LAUNCH_FILES_BYTES:
-            raise CapacityError(
-                f"{iterations} iterations would store {total * iterations} bytes of files (each "
-                f"task keeps a copy); a launch stores at most {defaults.MAX_LAUNCH_FILES_BYTES}"
-            )
-
-        parent_parts = None
-        if parent:
-            if not self.redis.exists(self.keys.task(parent)):
-                raise TaskNotFound(f"parent task {parent} does not exist")
-            parent_parts = ids.parse_task_id(parent)
-        xxyy = ids.language_pair(_config_argument(command)) or (
-            parent_parts.xxyy if parent_parts else None
-        )
-        name = name or (parent_parts.name if parent_parts else None) or ids.generate_name()
-        nn = (
-            parent_parts.nn + 1
-            if parent_parts and task_type == "train"
-            else (parent_parts.nn if parent_parts else (0 if task_type == "vocab" else 1))
-        )
-        suffix = _exec_suffix(command) if task_type == "exec" else None
-        now = time.time()
-        first_seq = self.store.new_queue_scores(pool, iterations)
-        tasks, previous = [], parent
-        for i in range(iterations):
-            task_id = ids.build_task_id(
-                trainer_id,
-                task_type,
-                xxyy=xxyy,
-                name=name,
-                nn=nn + i,
-                parent_id=previous,
-                suffix=suffix,
-            )
-            task_command = _with_model(command, previous) if previous else list(command)
-            tasks.append(
-                {
-                    "id": task_id,
-                    "type": task_type,
-                    "pool": pool,
-                    "entity": entity,
-                    "user": user,
-                    "trainer_id": trainer_id,
-                    "parent": previous,
-                    "priority": priority,
-                    "ngpus": ngpus,
-                    "ncpus": ncpus,
-                    "resource": hosts,
-                    "iteration": nn + i,
-                    "content": {
-                        "docker": {
-                            "image": image,
-                            "registry": registry,
-                            "tag": tag,
-                            "command": task_command,
-                        },
-                        "options": options,
-                        "wait_after_launch": wait_after_launch,
-                    },
-                    "launched_time": now,
-                    "queue_score": -priority * 1e10 + first_seq + i,
-                }
-            )
-            previous = task_id
-        self.store.create_tasks(tasks, {k: v for k, v in files.items()} or None, parent=parent)
-        return [t["id"] for t in tasks]
+        return total
 
     @staticmethod
     def _resolve_registry(info: dict, registry: str, image: str) -> str | None:
@@ -406,7 +428,30 @@ class Engine:
 
     @_unavailable
     def get_file(self, task_id: str, name: str) -> bytes:
-        return self.store.get_file(task_id, name)
+        """A file of the task; failing that, a declared input: a file the task's parent
+        declared as its output ``launcher:<name>`` and the task lists in ``content.inputs``
+        (a score reading its translation). Nothing else of another task is ever readable."""
+        try:
+            return self.store.get_file(task_id, name)
+        except FileNotFoundInTask as missing:
+            source = self._input_source(task_id, name)
+            if source is None:
+                raise
+            try:
+                return self.store.get_file(source, name)
+            except (FileNotFoundInTask, TaskNotFound):
+                raise missing from None
+
+    def _input_source(self, task_id: str, name: str) -> str | None:
+        task = self.store.get(task_id)
+        source = ((task.get("content") or {}).get("inputs") or {}).get(name)
+        if not source or source != task.get("parent"):
+            return None
+        try:
+            outputs = (self.store.get(source).get("content") or {}).get("outputs") or []
+        except TaskNotFound:
+            return None
+        return source if f"{chains.LAUNCHER_STORAGE}{name}" in outputs else None
 
     @_unavailable
     def list_files(self, task_id: str) -> dict[str, int]:
@@ -600,40 +645,3 @@ def _count(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1024:
         raise InvalidRequest(f"{name} must be an integer between 0 and 1024")
     return value
-
-
-def _config_argument(command: list[str]) -> dict | None:
-    for flag in ("-c", "--config"):
-        if flag in command:
-            index = command.index(flag)
-            if index + 1 < len(command):
-                try:
-                    return json.loads(command[index + 1])
-                except ValueError:
-                    return None
-    return None
-
-
-def _with_model(command: list[str], model: str) -> list[str]:
-    """The command with ``-m/--model`` set to ``model`` (inserted in front when missing)."""
-    result = list(command)
-    for flag in ("-m", "--model"):
-        if flag in result and result.index(flag) + 1 < len(result):
-            result[result.index(flag) + 1] = model
-            return result
-    return ["-m", model, *result]
-
-
-def _exec_suffix(command: list[str]) -> str:
-    """The docker action of an exec task (first non-option token), used as the id suffix."""
-    skip = False
-    for token in command:
-        if skip:
-            skip = False
-            continue
-        if token.startswith("-"):
-            skip = True
-            continue
-        cleaned = re.sub(r"[^a-z0-9]", "", token.lower())[:16]
-        return cleaned or "exec"
-    return "exec"

@@ -4,7 +4,7 @@
   separates fields (nmt-wizard broke on trainer ids containing ``_``).
 * ``XXYY``: source + target language from the task config, else the parent's, else ``xxyy``.
 * ``NAME``: the given name, else the parent's, else a generated ``AdjectiveNoun``.
-* ``NN``: two-digit iteration number (1 for a first task, +1 along a training chain).
+* ``NN``: two-digit iteration number (see :func:`iteration_number`).
 * ``UUID``: a random hex suffix; with a parent, ``-`` and the first 5 characters of the parent's
   suffix are appended. Types other than ``train`` append ``_<type word>``.
 """
@@ -25,6 +25,7 @@ __all__ = [
     "clean_name",
     "generate_name",
     "is_valid_task_id",
+    "iteration_number",
     "language_pair",
     "parse_task_id",
 ]
@@ -192,6 +193,20 @@ def build_task_id(
             raise InvalidRequest(f"invalid task id suffix {word!r}")
         base = f"{base}_{word}"
     return base
+
+
+def iteration_number(kind: str, parent: TaskIdParts | None) -> int:
+    """nmt-wizard's ``NN`` of a new task of ``kind`` (a type or exec suffix) under ``parent``.
+
+    Without a parent: 0 for ``vocab``, else 1. Under a parent: the parent's, plus one for a
+    ``prepr`` step and for a ``train`` that does not follow a ``prepr`` (so the training a
+    preprocessing step prepared keeps its number, and each new iteration counts one up).
+    """
+    if parent is None:
+        return 0 if kind == "vocab" else 1
+    if kind == "prepr" or (kind == "train" and parent.task_type != "prepr"):
+        return parent.nn + 1
+    return parent.nn
 
 
 def parse_task_id(task_id: str) -> TaskIdParts:

@@ -339,10 +339,13 @@ class TaskStore:
         tasks: list[dict[str, Any]],
         files: dict[str, bytes] | None = None,
         parent: str | None = None,
+        files_for: Iterable[str] | None = None,
     ) -> None:
         """Create tasks all-or-nothing (MULTI/EXEC); ``parent`` is WATCHed so a chain link can
         never miss its parent's completion. Each task dict holds the stored fields; ``status``
-        is ``queued`` (ready) or ``launched`` (waits for its parent)."""
+        is ``queued`` (ready) or ``launched`` (waits for its parent). ``files`` go to the tasks
+        ``files_for`` names (default: every task)."""
+        receivers = None if files_for is None else set(files_for)
         keys = self.keys
         with self.redis.pipeline(transaction=True) as pipe:
             while True:
@@ -361,7 +364,7 @@ class TaskStore:
                             pipe,
                             task,
                             parent_state if task.get("parent") == parent else "pending",
-                            files,
+                            files if receivers is None or task["id"] in receivers else None,
                         )
                     pipe.execute()
                     return

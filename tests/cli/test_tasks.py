@@ -79,6 +79,41 @@ def test_lt_table_sorted_and_filtered(snw, login_as, pool_dir):
     assert json.loads(snw("lt", "--json", "-S", "running").stdout) == []
 
 
+def _command_of(snw, task_id: str) -> list[str]:
+    content = json.loads(snw("status", task_id, "--json").stdout)["content"]
+    content = json.loads(content) if isinstance(content, str) else content
+    return content["docker"]["command"]
+
+
+def test_launch_a_chain_uploads_translation_inputs_and_references(
+    snw, login_as, pool_dir, tmp_path
+):
+    login_as("AATRN")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "test.en").write_text("hello\n")
+    (data / "test.de").write_text("hallo\n")
+    result = snw(
+        "launch", "-s", "aa_pool", "-i", "nmtwizard/echo:v1.20.0", "-n", "Chain",
+        "--totranslate", str(data / "test.en"), "launcher:test_<MODEL>.de",
+        "--toscore", "launcher:test_<MODEL>.de", str(data / "test.de"),
+        "--", "-c", '{"source": "en", "target": "de"}', "train",
+    )  # fmt: skip
+    lines = [line.split("\t") for line in result.stdout.strip().splitlines()]
+    assert [kind for kind, _, _ in lines] == ["prepr", "train", "trans", "score"]
+    _, train, trans, score = (task_id for _, task_id, _ in lines)
+    assert train.startswith("AATRN_ende_Chain_01_")
+    assert _command_of(snw, trans) == [
+        "-m", train, "trans", "--as_release", "-i", "${TMP_DIR}/test.en",
+        "-o", f"launcher:test_{train}.de",
+    ]  # fmt: skip
+    assert _command_of(snw, score) == [
+        "score", "-o", f"launcher:test_{train}.de", "-r", "${TMP_DIR}/test.de",
+        "-f", "launcher:scores",
+    ]  # fmt: skip
+    assert snw("file", score, "test.de").stdout_bytes == b"hallo\n"
+
+
 def test_exec_creates_a_generic_task(snw, login_as, pool_dir):
     login_as("AATRN")
     result = snw("exec", "-s", "aa_pool", "-i", "nmtwizard/score:latest", "-g", "0", "-c", "1",

@@ -122,7 +122,7 @@ def test_a_launch_cannot_store_unbounded_files(synced, launch, monkeypatch):
 
     with pytest.raises(CapacityError, match="a task holds at most 100"):
         launch(files={"a": b"x" * 60, "b": b"x" * 41})
-    with pytest.raises(CapacityError, match="3 iterations would store 300 bytes"):
+    with pytest.raises(CapacityError, match="3 tasks would store 300 bytes"):
         launch(files={"a": b"x" * 100}, iterations=3)
 
     assert synced.list_tasks() == []  # nothing half-created

@@ -1,10 +1,22 @@
-"""Helpers of the task API tests: driving a real engine worker in-process."""
+"""Helpers of the task API tests: a task token client, a real engine worker in-process."""
 
 from __future__ import annotations
 
 import time
 
+from rest_framework.test import APIClient
+
+from nmtwizard import hooks
 from nmtwizard.worker import Worker
+
+
+def token_client(engine, task_id: str) -> APIClient:
+    """A client holding the token the worker mints for the task (the installed hook)."""
+    task = engine.get_task(task_id)
+    token = hooks.mint_token(task_id, {"trainer_id": task["user"], "entity": task["entity"]})
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
 
 
 def run_worker_until(engine, pool: str, predicate, timeout: float = 20.0, config_dir=None):

@@ -58,7 +58,7 @@ def _upload(data: bytes):
         (launch_body(ngpus=-1), "ngpus"),
         (launch_body(ngpus=9), "no resource available"),
         (launch_body(iterations=0), "iterations"),
-        (launch_body(totranslate=[["a", "b"]]), "totranslate"),
+        (launch_body(totranslate=[["only-one"]]), "totranslate"),
         (launch_body(docker={"image": "other/x", "tag": "1", "command": ["train"]}), "registry"),
         (launch_body(entity_owner="BB"), "entity_owner"),
         ([1, 2], "content"),

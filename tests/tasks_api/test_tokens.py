@@ -3,18 +3,8 @@ the task is stopped (the worker cannot revoke them; the callback check does)."""
 
 from __future__ import annotations
 
-from rest_framework.test import APIClient
-
 from nmtwizard import hooks
-
-
-def _token_client(engine, task_id: str) -> APIClient:
-    """A client holding the token the worker mints for the task (the installed hook)."""
-    task = engine.get_task(task_id)
-    token = hooks.mint_token(task_id, {"trainer_id": task["user"], "entity": task["entity"]})
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    return client
+from tests.tasks_api.helpers import token_client as _token_client
 
 
 def test_worker_hooks_are_installed_and_importable():

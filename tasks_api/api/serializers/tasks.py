@@ -41,6 +41,16 @@ class DockerSerializer(serializers.Serializer):
     )
 
 
+class _PairsField(serializers.ListField):
+    """A list of two-string pairs (nmt-wizard's ``totranslate``/``toscore``/``totuminer``)."""
+
+    def __init__(self, **kwargs):
+        pair = serializers.ListField(
+            child=serializers.CharField(max_length=1000), min_length=2, max_length=2
+        )
+        super().__init__(child=pair, required=False, max_length=1000, **kwargs)
+
+
 class LaunchSerializer(serializers.Serializer):
     """nmt-wizard's ``content``. ``trainer_id`` is ignored: the server sets the id prefix."""
 
@@ -55,7 +65,12 @@ class LaunchSerializer(serializers.Serializer):
     name = serializers.RegexField(
         r"^[A-Za-z0-9-]{1,64}$", required=False, allow_null=True, help_text="Model name."
     )
-    iterations = serializers.IntegerField(default=1, min_value=1, max_value=100)
+    iterations = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=100,
+        help_text="Chained trainings (train only; refused in exec mode).",
+    )
     priority = serializers.IntegerField(
         default=0, min_value=-defaults.MAX_PRIORITY, max_value=defaults.MAX_PRIORITY
     )
@@ -71,17 +86,34 @@ class LaunchSerializer(serializers.Serializer):
     entity_owner = serializers.RegexField(
         r"^[A-Za-z]{2}$", required=False, allow_null=True, help_text="Owner entity of the task."
     )
-    nochainprepr = serializers.BooleanField(required=False, help_text="Accepted, no effect.")
-    notransasrelease = serializers.BooleanField(required=False, help_text="Accepted, no effect.")
-    totranslate = serializers.ListField(required=False, help_text="Not supported (400).")
-    toscore = serializers.ListField(required=False, help_text="Not supported (400).")
-    totuminer = serializers.ListField(required=False, help_text="Not supported (400).")
+    nochainprepr = serializers.BooleanField(
+        default=False, help_text="Do not precede a train (tag >= 1.4.0) by a prepr task."
+    )
+    notransasrelease = serializers.BooleanField(
+        default=False, help_text="Translate on the model, not --as_release (tag >= 1.8.0)."
+    )
+    totranslate = _PairsField(
+        help_text="[[input, output], ...]: trans children; `<MODEL>` in an output is the model."
+    )
+    toscore = _PairsField(help_text="[[output, reference], ...]: a score task per translation.")
+    totuminer = _PairsField(help_text="[[input, output], ...]: a tuminer task per translation.")
+    nbest = serializers.JSONField(
+        required=False, help_text="Ignored, as by nmt-wizard (no version reads it)."
+    )
+    novalidschema = serializers.BooleanField(
+        required=False, help_text="Accepted: SNW never checks -c against the image's schema."
+    )
+    upgrade = serializers.CharField(
+        required=False, max_length=32, help_text="Config upgrade mode: only `none`."
+    )
 
-    def validate(self, attrs):
-        for key in ("totranslate", "toscore", "totuminer"):
-            if attrs.get(key):
-                raise serializers.ValidationError({key: "chained child tasks are not supported"})
-        return attrs
+    def validate_upgrade(self, value):
+        if value.lower() != "none":
+            raise serializers.ValidationError(
+                f"{value!r}: SNW does not rewrite task configs (the image upgrades its own "
+                "config); send none or leave it out"
+            )
+        return value
 
 
 class LaunchFormSerializer(serializers.Serializer):

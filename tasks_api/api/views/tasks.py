@@ -156,7 +156,8 @@ class TaskViewSet(EngineViewSet):
         },
         responses={200: _LAUNCH_RESPONSE, **errors(400, 404, 413)},
         description=(
-            "Launch a task (or a chain of `iterations` trainings) on a pool. The body is "
+            "Launch a task, or a chain (prepr+train split, `iterations`, `totranslate`, "
+            "`toscore`, `totuminer`: nmt-wizard's rules) on a pool. The body is "
             "nmt-wizard's `content`: as a multipart form field (with file fields, stored as "
             "task files under their field name) or as the JSON body itself. The task id's "
             "trainer prefix is always the caller's trainer id."
@@ -176,6 +177,7 @@ class TaskViewSet(EngineViewSet):
             entity=entity,
             content=content,
             files=files,
+            visible_entities=scoping.task_read_scope(request.user),
         )
         lines = [_launch_line(t) for t in tasks]
         return Response(lines[0] if len(lines) == 1 else lines)
