@@ -8,7 +8,7 @@ import pytest
 from nmtwizard.exceptions import ConfigError, Conflict, InvalidRequest
 from nmtwizard.pool_config import load_all_pools, load_pool, merge_config, ttl_for
 
-from .conftest import DEFAULT, fake_pool, write_config
+from .conftest import DEFAULT, NMTWIZARD_DEFAULT, fake_pool, write_config
 
 
 def test_pool_file_is_merged_over_default(tmp_path):
@@ -197,23 +197,6 @@ def nmtwizard_ssh_pool(name="JSgpu", **changes) -> dict:
     }
     pool.update(changes)
     return pool
-
-
-NMTWIZARD_DEFAULT = {
-    **DEFAULT,
-    "docker": {
-        "registries": {"dockerhub": {"type": "dockerhub", "uri": "", "default_for": ["nmtwizard"]}},
-        "envvar": {"specific": {"nmtwizard/google_translate": {"credentials": "{}"}}},
-    },
-    "storages": {
-        "launcher": {
-            "type": "http",
-            "get_pattern": "<CALLBACK_URL>/task/file/<TASK_ID>/%s",
-            "post_pattern": "<CALLBACK_URL>/task/file/<TASK_ID>/%s",
-        }
-    },
-    "callback_url": "http://launcher:5000",
-}
 
 
 def test_an_nmtwizard_ssh_pool_file_loads_unchanged(tmp_path, monkeypatch):
@@ -424,7 +407,7 @@ def test_an_ec2_pool_is_listed_unusable_its_worker_idles(engine, tmp_path, launc
     with pytest.raises(InvalidRequest) as info:
         launch(ngpus=0)
     assert str(info.value) == f"pool 'pool' cannot run tasks: {reason}"
-    with pytest.raises(InvalidRequest, match="cannot run tasks: module services.ec2"):
+    with pytest.raises(InvalidRequest, match=r"cannot run tasks: module services\.ec2"):
         engine.check_pool("pool", {})
     worker = make_worker(directory=directory)
     for _ in range(10):

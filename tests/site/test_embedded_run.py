@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.helpers import free_port
+from tests.helpers import demo_session, demo_task_runs, free_port
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 DEMO_PASSWORD = "demo-password-for-tests"
@@ -29,37 +29,6 @@ def _alive(pid: int) -> bool:
         return False
     status = Path(f"/proc/{pid}/status")
     return status.exists() and "State:\tZ" not in status.read_text()
-
-
-def _a_task_runs_on_the_demo_pool(base: str) -> None:
-    """The demo trainer launches on `local_demo`; the task really runs and completes."""
-    login = requests.get(f"{base}/auth/token", auth=("DMTRN", DEMO_PASSWORD), timeout=10)
-    assert login.status_code == 200, login.text
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {login.json()['token']}"
-    content = {
-        "docker": {
-            "image": "nmtwizard/demo",
-            "registry": "auto",
-            "tag": "1",
-            "command": ["sh", "-c", "echo gpus=$CUDA_VISIBLE_DEVICES; echo done"],
-        },
-        "exec_mode": True,
-        "ngpus": 1,
-    }
-    launched = session.post(f"{base}/task/launch/local_demo", json=content, timeout=30)
-    assert launched.status_code == 200, launched.text
-    task_id = launched.json().split("\t")[1]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        task = session.get(f"{base}/task/status/{task_id}", timeout=10).json()
-        if task["status"] == "stopped":
-            break
-        time.sleep(0.3)
-    assert task["status"] == "stopped" and task["message"] == "completed", task
-    log = session.get(f"{base}/task/log/{task_id}", timeout=10).text
-    assert "gpus=0" in log or "gpus=1" in log
-    assert "done" in log
 
 
 @pytest.mark.slow
@@ -102,7 +71,8 @@ def test_run_serves_status_runs_a_demo_task_and_stops_everything_on_sigterm(tmp_
         assert (tmp_path / "var" / "redis").is_dir()
         assert (tmp_path / "var" / "snw.sqlite3").is_file()
 
-        _a_task_runs_on_the_demo_pool(f"http://127.0.0.1:{port}")
+        base = f"http://127.0.0.1:{port}"
+        demo_task_runs(demo_session(base, DEMO_PASSWORD), base, "local_demo")
 
         children = _children_of(run.pid)
         assert children, "the run started no child process"
