@@ -1,5 +1,6 @@
 """The one-command run: embedded Redis + SQLite + launcher, all stopped on SIGTERM."""
 
+import json
 import os
 import signal
 import socket
@@ -120,3 +121,37 @@ def test_manage_runs_commands_on_the_embedded_database_and_redis(tmp_path):
     assert (tmp_path / "var" / "redis" / "appendonly.aof").exists()  # the ability cache's Redis
     with pytest.raises(ConnectionRefusedError):  # stopped with the command
         socket.create_connection(("127.0.0.1", redis_port), timeout=1)
+
+
+def test_an_nmtwizard_settings_file_wins_over_the_runs_defaults(tmp_path, monkeypatch):
+    """`make run` with LAUNCHER_CONFIG: the file's Redis, secret key and pool directory are
+    used (no embedded Redis, no generated key, no demo pools), a worker for each of its pools."""
+    from snw_site.embedded_run import DEMO_CONFIG_DIR, _demo_pools, _environment
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "settings.ini").write_text(
+        "[flask]\nSECRET_KEY = from-the-file\n[redis]\nhost = redis.internal\nport = 6390\ndb = 3\n"
+    )
+    (site / "default.json").write_text("{}")
+    for name in ("GPa", "GPb"):
+        pool = {"name": name, "description": name, "service": "fake"}
+        pool["variables"] = {"server_pool": [{"name": "h", "gpus": [0], "ncpus": 1}]}
+        (site / f"{name}.json").write_text(json.dumps(pool))
+    for variable in ("REDIS_URL", "SECRET_KEY", "CONFIG_DIR", "CALLBACK_URL", "SNW_DEMO_POOLS"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("LAUNCHER_CONFIG", str(site / "settings.ini"))
+
+    env = _environment(tmp_path / "var", "127.0.0.1", "8123")
+
+    assert env["REDIS_URL"] == "redis://redis.internal:6390/3"
+    assert "SECRET_KEY" not in env  # read from the file by every process
+    assert env["CONFIG_DIR"] == str(site)  # default.json next to settings.ini
+    assert env["CALLBACK_URL"] == "http://127.0.0.1:8123"
+    assert _demo_pools(env) == ["GPa", "GPb"]
+    assert _demo_pools({**env, "SNW_DEMO_POOLS": "GPb"}) == ["GPb"]
+    assert _demo_pools({"CONFIG_DIR": str(DEMO_CONFIG_DIR)}) == ["local_demo", "demo"]
+
+    (site / "settings.ini").write_text("[default]\nquarantine_time = soon\n")
+    with pytest.raises(SystemExit, match=r"configuration error: \[default\] quarantine_time"):
+        _environment(tmp_path / "var", "127.0.0.1", "8123")
