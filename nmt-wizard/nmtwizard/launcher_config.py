@@ -25,7 +25,7 @@ from urllib.parse import quote
 from nmtwizard import defaults
 from nmtwizard.exceptions import ConfigError
 
-__all__ = ["LOG_LEVELS", "LauncherConfig", "database_url_from_sqlalchemy", "load_launcher_config"]
+__all__ = ["LOG_LEVELS", "LauncherConfig", "load_launcher_config"]
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -151,7 +151,7 @@ def _redis_url_from_ini(source: _Source) -> str | None:
     return f"redis://{auth}{host}:{port}/{db}"
 
 
-def database_url_from_sqlalchemy(uri: str, origin: str, base_dir: Path | None) -> str:
+def _database_url_from_sqlalchemy(uri: str, origin: str, base_dir: Path | None) -> str:
     """The ``DATABASE_URL`` form of a SQLAlchemy URI: ``postgresql+psycopg2://`` loses its
     driver, ``sqlite:///rel`` becomes absolute (relative to ``base_dir``, the ini file's
     directory). Errors name ``origin`` and the scheme, never the URI (it may hold a password)."""
@@ -188,7 +188,7 @@ def _flask_settings(source: _Source) -> tuple[str | None, str | None, list[str]]
         origin = f"[flask] SQLALCHEMY_DATABASE_URI in {source.ini_file}"
         base_dir = source.ini_file.parent if source.ini_file else None
         uri = parser.get("flask", _FLASK_DATABASE).strip()
-        database_url = database_url_from_sqlalchemy(uri, origin, base_dir)
+        database_url = _database_url_from_sqlalchemy(uri, origin, base_dir)
     secret_key = parser.get("flask", _FLASK_SECRET, fallback="").strip() or None
     ignored = sorted(set(parser.options("flask")) - {_FLASK_DATABASE, _FLASK_SECRET})
     warnings = []
