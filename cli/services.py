@@ -39,6 +39,8 @@ def render_pools(pools: dict, *, verbose: bool) -> str:
     for name in sorted(pools):
         pool = pools[name]
         description = pool.get("description", pool.get("name", ""))
+        if pool.get("disabled"):
+            description = f"**DISABLED** {description}"
         rows.append(
             [
                 f"{name} [{pool.get('pid', '')}]",
@@ -86,6 +88,10 @@ def service_describe(config, pool):
             f"  service:   {d.get('service')}   entities: {', '.join(d.get('entities', []))}"
         )
         click.echo(f"  state:     {d.get('state')}   configuration: {d.get('current_config')}")
+        if d.get("disabled"):
+            click.echo("  disabled:  yes (its configuration says so: it takes no task)")
+        if d.get("unusable"):
+            click.echo(f"  unusable:  {d['unusable']}")
         cap, use = d.get("capacity") or {}, d.get("usage") or {}
         click.echo(
             f"  capacity:  {cap.get('gpus', 0)} GPUs ({cap.get('cpus', 0)} CPUs), "

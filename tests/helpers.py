@@ -3,7 +3,21 @@
 import socket
 import time
 
-__all__ = ["free_port", "until"]
+import requests
+
+__all__ = ["DEMO_TASK", "demo_session", "demo_task_runs", "free_port", "until"]
+
+# An exec-mode launch (``content`` of /task/launch) that prints the GPUs it was given.
+DEMO_TASK = {
+    "docker": {
+        "image": "nmtwizard/demo",
+        "registry": "auto",
+        "tag": "1",
+        "command": ["sh", "-c", "echo gpus=$CUDA_VISIBLE_DEVICES; echo done"],
+    },
+    "exec_mode": True,
+    "ngpus": 1,
+}
 
 
 def free_port() -> int:
@@ -22,3 +36,30 @@ def until(predicate, timeout: float = 20.0, what: str = "condition", interval: f
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def demo_session(base: str, password: str) -> requests.Session:
+    """A session of the demo trainer ``DMTRN`` (``bootstrapdemo``) on the launcher at ``base``."""
+    login = requests.get(f"{base}/auth/token", auth=("DMTRN", password), timeout=10)
+    assert login.status_code == 200, login.text
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {login.json()['token']}"
+    return session
+
+
+def demo_task_runs(session: requests.Session, base: str, pool: str) -> None:
+    """:data:`DEMO_TASK` launched on ``pool`` really runs on one GPU and completes."""
+    launched = session.post(f"{base}/task/launch/{pool}", json=DEMO_TASK, timeout=30)
+    assert launched.status_code == 200, launched.text
+    task_id = launched.json().split("\t")[1]
+
+    def stopped():
+        task = session.get(f"{base}/task/status/{task_id}", timeout=10).json()
+        return task if task["status"] == "stopped" else None
+
+    task = until(stopped, 60, f"task {task_id} stopped", interval=0.3)
+    assert task["message"] == "completed", task
+    log = session.get(f"{base}/task/log/{task_id}", timeout=10).text
+    assert log.startswith("COMMAND: sh -c ")
+    assert "\ngpus=0\n" in log or "\ngpus=1\n" in log
+    assert "\ndone\n" in log

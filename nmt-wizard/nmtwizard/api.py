@@ -78,6 +78,14 @@ def _unavailable(method):
     return wrapper
 
 
+def _require_open(pool: str, info: dict[str, str]) -> None:
+    """Refuse a launch on a pool whose configuration disables it or that cannot run tasks."""
+    if info.get("disabled") == "1":
+        raise InvalidRequest(f'pool {pool!r} is disabled ("disabled" in its configuration)')
+    if info.get("unusable"):
+        raise InvalidRequest(f"pool {pool!r} cannot run tasks: {info['unusable']}")
+
+
 class Engine:
     """Facade over the task store and pool state for one Redis database."""
 
@@ -159,6 +167,7 @@ class Engine:
         CapacityError for bad input, PoolNotFound, TaskNotFound (unknown ``parent``).
         """
         info = self._pool_info(pool)
+        _require_open(pool, info)
         options = {} if options is None else options
         if not isinstance(options, dict):
             raise InvalidRequest("invalid options field: expected an object")
@@ -536,6 +545,9 @@ class Engine:
             "config_state": info.get("config_state"),
             "command": info.get("command"),
             "command_state": info.get("command_state"),
+            # Added for issue 13: nmt-wizard's "disabled" pools and unusable (ec2, torque) ones.
+            "disabled": info.get("disabled") == "1",
+            "unusable": info.get("unusable") or None,
         }
 
     @_unavailable

@@ -7,9 +7,19 @@ basename. Differences from nmt-wizard, on purpose:
 
 * the service is a name from the plugin registry (``"service": "ssh"``); the legacy
   ``"module": "services.ssh"`` is read as ``ssh``; no arbitrary module is ever imported;
+  ``services.ec2``, ``services.nova`` and ``services.torque`` load as the ``invalid`` service:
+  listed with a description saying why, no capacity, launches refused (nmt-wizard's fallback
+  for a pool it cannot build);
 * a value whose type differs from ``default.json`` is an error naming the file and the key, not
   silently replaced by the default;
 * every error names the file (or the named configuration) and the dotted key.
+
+nmt-wizard's other keys are accepted with their shapes checked: ``disabled`` (true/false or
+1/0: the pool takes no task), ``visibility`` (a list of entity codes, unused as in nmt-wizard;
+``entities`` says who uses the pool), ``privateKey``/``key_filename``/``pkey`` (SSH
+credentials), ``requirements`` (``free_gpu_memory`` MiB per GPU, ``free_disk_space``
+``{path: GB}``), ``docker.envvar.specific`` (``{image: {VAR: value}}``) and, per server,
+``priority`` (integer), ``only_gpu_task`` (boolean) and ``entities`` (``{ENT: bool}`` or a list).
 
 Named configurations live in Redis (:class:`ConfigLibrary`): ``base`` is the file, others are
 added through the API; selecting one bumps a version the worker watches, and the worker reloads
@@ -46,6 +56,14 @@ BASE_CONFIG = "base"
 DEFAULT_FILE = "default.json"
 _POOL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _CONFIG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_ENTITY_CODE = re.compile(r"^[A-Za-z]{2}$")
+# nmt-wizard plugin modules with no SNW service: such a pool loads as ``invalid``.
+_UNSUPPORTED_MODULES = {
+    "services.ec2": "AWS EC2 instances",
+    "services.nova": "OpenStack Nova instances",
+    "services.torque": "a Torque cluster",
+}
+_REQUIREMENTS = {"free_gpu_memory", "free_disk_space"}
 
 
 @dataclass
@@ -58,6 +76,13 @@ class PoolConfig:
     data: dict[str, Any]
     source: str
     hosts: list = field(default_factory=list)  # list[HostSpec], filled by the service class
+    #: Why the pool cannot run tasks (a module SNW has no service for), else None.
+    unusable: str | None = None
+
+    @property
+    def disabled(self) -> bool:
+        """``"disabled": 1`` or ``true``: the pool is listed but takes no task."""
+        return bool(self.data.get("disabled"))
 
     @property
     def variables(self) -> dict:
@@ -172,7 +197,15 @@ def parse_pool_config(data: dict, source: str, default: dict | None = None) -> P
     description = check.get(merged, "description", str, required=True)
     service = check.get(merged, "service", str)
     module = check.get(merged, "module", str)
-    if service is None and module is not None:
+    unusable = None
+    if service is None and module in _UNSUPPORTED_MODULES:
+        service = "invalid"
+        unusable = (
+            f"module {module} ({_UNSUPPORTED_MODULES[module]}) has no SNW service; "
+            "use services.ssh (or service ssh, local)"
+        )
+        description = f"**INVALID CONFIG: {unusable}"
+    elif service is None and module is not None:
         service = module.rsplit(".", 1)[-1]
     if service is None:
         check.fail("service", "is required (a registered service name such as 'fake' or 'ssh')")
@@ -183,14 +216,17 @@ def parse_pool_config(data: dict, source: str, default: dict | None = None) -> P
     for i, mount in enumerate(mounts):
         if not isinstance(mount, str) or ":" not in mount:
             check.fail(f"docker.mount[{i}]", "expected 'host_path:container_path'")
-    check.get(docker, "envvar", dict, dotted="docker.envvar")
+    envvar = check.get(docker, "envvar", dict, dotted="docker.envvar") or {}
+    _check_specific_envvar(check, envvar)
     check.get(merged, "storages", dict)
     for kind, count in (check.get(merged, "cpu_allocation", dict) or {}).items():
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             check.fail(f"cpu_allocation.{kind}", "expected a non-negative integer")
     check.get(merged, "callback_url", str)
     check.non_negative_int(merged, "callback_interval", "callback_interval", minimum=1)
-    check.get(merged, "disabled", (bool, int))
+    if check.get(merged, "disabled", (bool, int)) not in (None, True, False):
+        check.fail("disabled", "expected true/false (or 1/0)")  # 1 == True, 0 == False
+    _check_nmtwizard_keys(check, merged)
     for i, rule in enumerate(check.get(merged, "ttl_policy", list) or []):
         where = f"ttl_policy[{i}]"
         if not isinstance(rule, dict):
@@ -203,10 +239,64 @@ def parse_pool_config(data: dict, source: str, default: dict | None = None) -> P
         service_class = get_service_class(service)
     except KeyError:
         check.fail("service", f"unknown service {service!r}")
-    config = PoolConfig(name, description, service, merged, source)
+    config = PoolConfig(name, description, service, merged, source, unusable=unusable)
     config.hosts = service_class.parse_hosts(config)
     service_class(config).check_config()  # no I/O: safe wherever a configuration is parsed
     return config
+
+
+def _check_specific_envvar(check: _Checker, envvar: dict) -> None:
+    """``docker.envvar.specific``: ``{image: {VAR: value}}``, variables given to that image only."""
+    specific = check.get(envvar, "specific", dict, dotted="docker.envvar.specific") or {}
+    for image, variables in specific.items():
+        where = f"docker.envvar.specific.{image}"
+        check.get(specific, image, dict, dotted=where)
+        for variable, value in (variables or {}).items():
+            if isinstance(value, dict | list):
+                check.fail(f"{where}.{variable}", f"expected a string, got {_kind(value)}")
+
+
+def _check_nmtwizard_keys(check: _Checker, merged: dict) -> None:
+    """Shapes of nmt-wizard's keys SNW acts on elsewhere (SSH service, scheduler, runner)."""
+    for i, code in enumerate(check.get(merged, "visibility", list) or []):
+        if not isinstance(code, str) or not _ENTITY_CODE.match(code):
+            check.fail(f"visibility[{i}]", "expected an entity code (two letters)")
+    for key in ("privateKey", "key_filename", "pkey"):
+        if check.get(merged, key, str) == "":
+            check.fail(key, "must not be empty")
+    requirements = check.get(merged, "requirements", dict) or {}
+    unknown = sorted(set(requirements) - _REQUIREMENTS)
+    if unknown:
+        check.fail(f"requirements.{unknown[0]}", "unknown (free_gpu_memory, free_disk_space)")
+    check.non_negative_int(requirements, "free_gpu_memory", "requirements.free_gpu_memory")
+    disk = requirements.get("free_disk_space")
+    if disk is not None and not isinstance(disk, dict):
+        check.fail(
+            "requirements.free_disk_space",
+            f'expected {{"<path on the host>": GB}}, got {_kind(disk)}',
+        )
+    for path, size in (disk or {}).items():
+        where = f"requirements.free_disk_space.{path}"
+        if not path:
+            check.fail(where, "expected a path on the host")
+        if isinstance(size, bool) or not isinstance(size, int | float) or size < 0:
+            check.fail(where, "expected a non-negative number of GB")
+    servers = merged.get("variables", {}).get("server_pool")
+    for i, server in enumerate(servers if isinstance(servers, list) else []):
+        if isinstance(server, dict):
+            _check_server_steering(check, server, f"variables.server_pool[{i}]")
+
+
+def _check_server_steering(check: _Checker, server: dict, prefix: str) -> None:
+    """Per-server ``priority``, ``only_gpu_task`` and ``entities`` (nmt-wizard HEAD)."""
+    check.get(server, "priority", int, dotted=f"{prefix}.priority")
+    check.get(server, "only_gpu_task", bool, dotted=f"{prefix}.only_gpu_task")
+    entities = check.get(server, "entities", (dict, list), dotted=f"{prefix}.entities")
+    for code in entities or []:
+        if not isinstance(code, str) or not _ENTITY_CODE.match(code):
+            check.fail(f"{prefix}.entities", f"{code!r} is not an entity code (two letters)")
+        if isinstance(entities, dict) and not isinstance(entities[code], bool):
+            check.fail(f"{prefix}.entities.{code}", "expected true or false")
 
 
 def load_pool_file(path: Path, default: dict | None = None) -> PoolConfig:
@@ -373,6 +463,8 @@ def publish_description(client, keys: Keys, config: PoolConfig) -> None:
             "callback_url": config.callback_url or "",
             "callback_interval": config.data.get("callback_interval") or 0,
             "contract_images": json.dumps(contract_images),
+            "disabled": int(config.disabled),
+            "unusable": config.unusable or "",
         },
     )
 

@@ -138,6 +138,9 @@ class Worker:
             self.pool,
             len(self.config.hosts),
         )
+        if self.config.disabled or self.config.unusable:
+            why = "disabled" if self.config.disabled else f"unusable: {self.config.unusable}"
+            log.warning("pool %s is %s; its worker schedules nothing", self.pool, why)
 
     def _load_selected(self) -> None:
         version = self.library.version(self.pool)
@@ -312,6 +315,8 @@ class Worker:
     # ------------------------------------------------------------------ scheduling
 
     def _schedule(self, fence: str) -> None:
+        if self.config.disabled or self.config.unusable:
+            return  # takes no task; tasks already running are still followed to their end
         for allocation in self.scheduler.run_pass(self.config.hosts, fence):
             self._submit_launch(allocation.task_id, fence)
 
@@ -507,6 +512,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    for warning in settings.warnings:
+        log.warning(warning)
     if not settings.redis_url:
         print(
             "configuration error: REDIS_URL (or [redis] in LAUNCHER_CONFIG) is required",

@@ -6,6 +6,7 @@ documents each variable. Anything wrong stops start-up with a message naming the
 """
 
 import contextlib
+import logging
 from pathlib import Path
 
 import environ
@@ -24,6 +25,9 @@ try:
     LAUNCHER = load_launcher_config()
 except ConfigError as exc:
     raise ImproperlyConfigured(str(exc)) from None
+# Once per process, before logging is configured (Python's last-resort handler prints them).
+for _warning in LAUNCHER.warnings:
+    logging.getLogger("snw.settings").warning(_warning)
 
 # =============================================================================
 # Core
@@ -31,7 +35,7 @@ except ConfigError as exc:
 DEBUG = env.bool("DEBUG", default=False)
 
 _DEV_SECRET_KEY = "dev-only-insecure-secret-key-never-use-in-production"  # noqa: S105
-SECRET_KEY = env.str("SECRET_KEY", default="")
+SECRET_KEY = LAUNCHER.secret_key or ""  # SECRET_KEY, else [flask] SECRET_KEY of the ini file
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY: required when DEBUG is off")
@@ -98,7 +102,8 @@ TEMPLATES = [
 ]
 
 # =============================================================================
-# Database: DATABASE_URL (env, or [database] url in LAUNCHER_CONFIG), SQLite by default
+# Database: DATABASE_URL (env, or [database] url, or nmt-wizard's [flask]
+# SQLALCHEMY_DATABASE_URI in LAUNCHER_CONFIG), SQLite by default
 # =============================================================================
 _database_url = LAUNCHER.database_url or f"sqlite:///{VAR_DIR / 'snw.sqlite3'}"
 _DATABASE_SCHEMES = ("postgres", "postgresql", "pgsql", "sqlite")

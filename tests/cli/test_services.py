@@ -53,3 +53,21 @@ def test_service_describe_and_check(snw, login_as, pool_dir):
     assert isinstance(checked, dict)
     unknown = snw("service", "describe", "nope", ok=False)
     assert unknown.output.startswith("Error: ") and unknown.output.count("\n") == 1
+
+
+def test_ls_marks_a_disabled_pool():
+    from cli.services import render_pools
+
+    pool = {"pid": "w1", "usage": "0 (0)", "queued": 0, "capacity": "2 (4)", "busy": 0}
+    text = render_pools(
+        {
+            "AAoff": {**pool, "description": "old GPUs", "disabled": True},
+            "AAon": {**pool, "description": "new GPUs", "disabled": False},
+        },
+        verbose=False,
+    )
+    rows = [_squeeze(line) for line in text.splitlines()[3:5]]
+    assert rows == [
+        "| AAoff [w1] | 0 (0) | 0 | 2 (4) | 0 | **DISABLED** old GPUs |",
+        "| AAon [w1] | 0 (0) | 0 | 2 (4) | 0 | new GPUs |",
+    ]

@@ -28,6 +28,25 @@ DEFAULT = {
 }
 
 
+# default.json in nmt-wizard's keys (reference §1.6): registries, envvar.specific, the launcher
+# storage, callback_url.
+NMTWIZARD_DEFAULT = {
+    **DEFAULT,
+    "docker": {
+        "registries": {"dockerhub": {"type": "dockerhub", "uri": "", "default_for": ["nmtwizard"]}},
+        "envvar": {"specific": {"nmtwizard/google_translate": {"credentials": "{}"}}},
+    },
+    "storages": {
+        "launcher": {
+            "type": "http",
+            "get_pattern": "<CALLBACK_URL>/task/file/<TASK_ID>/%s",
+            "post_pattern": "<CALLBACK_URL>/task/file/<TASK_ID>/%s",
+        }
+    },
+    "callback_url": "http://launcher:5000",
+}
+
+
 def fake_pool(name="pool", hosts=None, **fake) -> dict:
     """A fake pool definition: ``hosts`` is ``{host: (gpu ids, ncpus)}`` (default 2 x 2 GPUs)."""
     hosts = hosts or {"h1": ([0, 1], 4), "h2": ([0, 1], 4)}

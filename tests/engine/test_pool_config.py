@@ -5,10 +5,10 @@ import re
 
 import pytest
 
-from nmtwizard.exceptions import ConfigError, Conflict
+from nmtwizard.exceptions import ConfigError, Conflict, InvalidRequest
 from nmtwizard.pool_config import load_all_pools, load_pool, merge_config, ttl_for
 
-from .conftest import DEFAULT, fake_pool, write_config
+from .conftest import DEFAULT, NMTWIZARD_DEFAULT, fake_pool, write_config
 
 
 def test_pool_file_is_merged_over_default(tmp_path):
@@ -141,13 +141,281 @@ def test_ssh_configs_are_checked_without_touching_this_machine(engine, config_di
     ssh["service"] = "ssh"
     ssh["variables"] = {
         "server_pool": [{"host": "gpu1", "gpus": [0], "ncpus": 2, "work_dir": "/srv/snw"}],
-        "key_filename": str(tmp_path / "not-here" / "id_ed25519"),
     }
 
-    with pytest.raises(ConfigError, match=r"variables\.known_hosts: required"):
+    with pytest.raises(ConfigError, match=r"variables\.key_filename: a key is required"):
         engine.add_pool_config("pool", "ssh", ssh)
+    ssh["variables"]["key_filename"] = str(tmp_path / "not-here" / "id_ed25519")
     ssh["variables"]["known_hosts"] = str(tmp_path / "not-here" / "known_hosts")
     engine.add_pool_config("pool", "ssh", ssh)  # files absent here: fine for the API
 
     assert "ssh" in engine.list_pool_configs("pool")["configs"]
     assert not (tmp_path / "not-here").exists()
+
+
+# ----------------------------------------------------------------------------- nmt-wizard's keys
+# (issue 13). Pool files written from the keys of the reference (§1.6), not copied ones.
+
+
+def nmtwizard_ssh_pool(name="JSgpu", **changes) -> dict:
+    """An ssh pool in nmt-wizard's spelling: module, visibility, privateKey at the top level,
+    requirements, docker.mount, disabled, and HEAD's per-server steering keys."""
+    pool = {
+        "name": name,
+        "description": "GPU training server",
+        "visibility": ["JS"],
+        "module": "services.ssh",
+        "variables": {
+            "server_pool": [
+                {
+                    "name": "morpheus",
+                    "host": "gpu-01",
+                    "port": 2222,
+                    "gpus": [0, 1],
+                    "ncpus": 4,
+                    "login": "root",
+                    "log_dir": "/share/inftraining_logs",
+                    "priority": 2,
+                    "only_gpu_task": True,
+                    "entities": {"JS": True, "SA": False},
+                },
+                {
+                    "host": "gpu-01",
+                    "port": 2223,
+                    "gpus": [1, 2, 3],
+                    "ncpus": 6,
+                    "login": "root",
+                    "log_dir": "/share/inftraining_logs",
+                    "entities": ["JS"],
+                },
+            ]
+        },
+        "requirements": {"free_disk_space": {"/share": 50}, "free_gpu_memory": 8000},
+        "privateKey": "credentials/id_rsa",
+        "docker": {"mount": ["/mnt/corpus:/root/corpus"], "envvar": {}},
+        "disabled": False,
+    }
+    pool.update(changes)
+    return pool
+
+
+def test_an_nmtwizard_ssh_pool_file_loads_unchanged(tmp_path, monkeypatch):
+    from nmtwizard.services import get_service_class
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    directory = write_config(tmp_path / "config", nmtwizard_ssh_pool(), NMTWIZARD_DEFAULT)
+
+    config = load_pool(directory, "JSgpu")
+
+    assert config.service == "ssh"
+    assert not config.disabled and config.unusable is None
+    assert [h.name for h in config.hosts] == ["morpheus", "gpu-01:2223"]
+    assert config.hosts[0].params["priority"] == 2
+    assert config.hosts[0].params["entities"] == {"JS": True, "SA": False}
+    assert config.data["docker"]["mount"] == ["/mnt/corpus:/root/corpus"]
+    assert config.data["docker"]["envvar"] == {
+        "specific": {"nmtwizard/google_translate": {"credentials": "{}"}}
+    }
+    service = get_service_class("ssh")(config)
+    assert service.key_file(config.hosts[0]) == "credentials/id_rsa"  # top-level privateKey
+    assert service.known_hosts(config.hosts[0]) == str(tmp_path / "home/.ssh/known_hosts")
+
+
+def test_top_level_pkey_is_an_ssh_credential(tmp_path):
+    from nmtwizard.services import get_service_class
+
+    pool = nmtwizard_ssh_pool(pkey="MIIEow...")
+    del pool["privateKey"]
+    config = load_pool(write_config(tmp_path, pool, NMTWIZARD_DEFAULT), "JSgpu")
+    service = get_service_class("ssh")(config)
+    assert service.credential(config.hosts[1], "pkey") == "MIIEow..."
+    assert service.key_file(config.hosts[1]) is None
+
+
+@pytest.mark.parametrize("value", [1, True])
+def test_disabled_pool_loads_and_says_so(tmp_path, value):
+    config = load_pool(write_config(tmp_path, fake_pool() | {"disabled": value}), "pool")
+    assert config.disabled is True
+
+
+@pytest.mark.parametrize(
+    ("module", "what"),
+    [
+        ("services.ec2", "AWS EC2 instances"),
+        ("services.nova", "OpenStack Nova instances"),
+        ("services.torque", "a Torque cluster"),
+    ],
+)
+def test_ec2_nova_torque_pools_load_as_unusable(tmp_path, module, what):
+    pool = {
+        "name": "ec2",
+        "description": "Instance on AWS EC2",
+        "module": module,
+        "maxInstance": 100,
+        "variables": {
+            "awsRegion": "us-east-1",
+            "template_pool": [{"name": "P2-1", "maxInstances": 2, "logDir": "logs"}],
+        },
+        "corpus": {"bucket": "training", "mount": "/home/ec2-user/corpus"},
+        "docker": {"mount": ["/home/ec2-user/corpus:/root/corpus"]},
+        "disabled": 0,
+    }
+    config = load_pool(write_config(tmp_path, pool, NMTWIZARD_DEFAULT), "ec2")
+    reason = f"module {module} ({what}) has no SNW service; " + (
+        "use services.ssh (or service ssh, local)"
+    )
+    assert config.service == "invalid"
+    assert config.hosts == []
+    assert config.unusable == reason
+    assert config.description == f"**INVALID CONFIG: {reason}"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"requirements": {"free_gpu_memory": "8000"}},
+            "key requirements.free_gpu_memory: expected int, got string",
+        ),
+        (
+            {"requirements": {"free_gpu_memory": -1}},
+            "key requirements.free_gpu_memory: must be at least 0",
+        ),
+        (
+            {"requirements": {"free_disk_space": 5000}},
+            'key requirements.free_disk_space: expected {"<path on the host>": GB}, got number',
+        ),
+        (
+            {"requirements": {"free_disk_space": {"/share": "5G"}}},
+            "key requirements.free_disk_space./share: expected a non-negative number of GB",
+        ),
+        (
+            {"requirements": {"free_disk_space": {"": 5}}},
+            "key requirements.free_disk_space.: expected a path on the host",
+        ),
+        (
+            {"requirements": {"free_cpu": 2}},
+            "key requirements.free_cpu: unknown (free_gpu_memory, free_disk_space)",
+        ),
+        ({"requirements": [8000]}, "key requirements: expected dict, got array"),
+        ({"visibility": "JS"}, "key visibility: expected list, got string"),
+        ({"visibility": ["JSX"]}, "key visibility[0]: expected an entity code (two letters)"),
+        ({"privateKey": ""}, "key privateKey: must not be empty"),
+        ({"privateKey": ["id_rsa"]}, "key privateKey: expected str, got array"),
+        ({"pkey": 12}, "key pkey: expected str, got number"),
+        ({"disabled": 2}, "key disabled: expected true/false (or 1/0)"),
+        ({"disabled": "yes"}, "key disabled: expected bool, got string"),
+        (
+            {"docker": {"envvar": {"specific": []}}},
+            "key docker.envvar.specific: expected object (as in default.json), got array",
+        ),
+        (
+            {"docker": {"envvar": {"specific": {"img": "A=1"}}}},
+            "key docker.envvar.specific.img: expected dict, got string",
+        ),
+        (
+            {"docker": {"envvar": {"specific": {"img": {"A": {"b": 1}}}}}},
+            "key docker.envvar.specific.img.A: expected a string, got object",
+        ),
+        ({"module": "services.slurmish"}, "key service: unknown service 'slurmish'"),
+    ],
+)
+def test_nmtwizard_key_errors_name_file_and_key(tmp_path, change, message):
+    directory = write_config(tmp_path, nmtwizard_ssh_pool(**change), NMTWIZARD_DEFAULT)
+    with pytest.raises(ConfigError) as info:
+        load_pool(directory, "JSgpu")
+    assert str(info.value) == f"{directory / 'JSgpu.json'}: {message}"
+
+
+@pytest.mark.parametrize(
+    ("server", "message"),
+    [
+        ({"priority": "high"}, "key variables.server_pool[0].priority: expected int, got string"),
+        ({"priority": True}, "key variables.server_pool[0].priority: expected int, got boolean"),
+        (
+            {"only_gpu_task": 1},
+            "key variables.server_pool[0].only_gpu_task: expected bool, got number",
+        ),
+        ({"entities": "JS"}, "key variables.server_pool[0].entities: expected dict, got string"),
+        (
+            {"entities": ["J1"]},
+            "key variables.server_pool[0].entities: 'J1' is not an entity code (two letters)",
+        ),
+        (
+            {"entities": {"JS": "yes"}},
+            "key variables.server_pool[0].entities.JS: expected true or false",
+        ),
+    ],
+)
+def test_server_steering_key_errors_name_file_and_key(tmp_path, server, message):
+    pool = nmtwizard_ssh_pool()
+    pool["variables"]["server_pool"][0].update(server)
+    directory = write_config(tmp_path, pool, NMTWIZARD_DEFAULT)
+    with pytest.raises(ConfigError) as info:
+        load_pool(directory, "JSgpu")
+    assert str(info.value) == f"{directory / 'JSgpu.json'}: {message}"
+
+
+def test_type_mismatch_with_default_stays_an_error_unlike_nmtwizard(tmp_path):
+    """nmt-wizard let default.json win silently on a type mismatch; SNW names the key. The
+    templates' own keys merge cleanly (checked above with docker.envvar)."""
+    pool = nmtwizard_ssh_pool(callback_url=["http://x"])
+    directory = write_config(tmp_path, pool, NMTWIZARD_DEFAULT)
+    with pytest.raises(ConfigError, match=r"JSgpu\.json: key callback_url: expected string"):
+        load_pool(directory, "JSgpu")
+
+
+def test_a_disabled_pool_is_listed_as_disabled_and_refuses_launches(engine, tmp_path, launch):
+    engine.sync_pool_configs(write_config(tmp_path, fake_pool() | {"disabled": 1}))
+
+    assert engine.describe_pool("pool")["disabled"] is True
+    with pytest.raises(InvalidRequest) as info:
+        launch()
+    assert str(info.value) == "pool 'pool' is disabled (\"disabled\" in its configuration)"
+    assert engine.list_tasks() == []
+
+
+def test_the_worker_of_a_disabled_pool_schedules_nothing(engine, config_dir, launch, make_worker):
+    engine.sync_pool_configs(config_dir)
+    [task_id] = launch()  # queued while the pool was open
+    pool = json.loads((config_dir / "pool.json").read_text())
+    (config_dir / "pool.json").write_text(json.dumps(pool | {"disabled": True}))
+
+    worker = make_worker()
+    for _ in range(20):
+        worker.run_once()
+    worker.wait_idle()
+
+    assert engine.get_task(task_id)["status"] == "queued"
+    assert engine.describe_pool("pool")["usage"] == {"gpus": 0, "cpus": 0}
+    assert engine.describe_pool("pool")["disabled"] is True
+
+
+def test_an_ec2_pool_is_listed_unusable_its_worker_idles(engine, tmp_path, launch, make_worker):
+    pool = {
+        "name": "pool",
+        "description": "Instance on AWS EC2",
+        "module": "services.ec2",
+        "variables": {"template_pool": [{"name": "P2-1", "maxInstances": 2}]},
+    }
+    directory = write_config(tmp_path, pool)
+    engine.sync_pool_configs(directory)
+    reason = "module services.ec2 (AWS EC2 instances) has no SNW service; " + (
+        "use services.ssh (or service ssh, local)"
+    )
+
+    with pytest.raises(InvalidRequest) as info:
+        launch(ngpus=0)
+    assert str(info.value) == f"pool 'pool' cannot run tasks: {reason}"
+    with pytest.raises(InvalidRequest, match=r"cannot run tasks: module services\.ec2"):
+        engine.check_pool("pool", {})
+    worker = make_worker(directory=directory)
+    for _ in range(10):
+        worker.run_once()
+    [described] = engine.list_pools()
+    assert described["description"] == f"**INVALID CONFIG: {reason}"
+    assert described["unusable"] == reason
+    assert described["disabled"] is False
+    assert described["capacity"] == {"gpus": 0, "cpus": 0}
+    assert described["hosts"] == []
+    assert described["workers"] == [worker.worker_id]

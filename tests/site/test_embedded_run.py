@@ -1,5 +1,6 @@
 """The one-command run: embedded Redis + SQLite + launcher, all stopped on SIGTERM."""
 
+import json
 import os
 import signal
 import socket
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.helpers import free_port
+from tests.helpers import demo_session, demo_task_runs, free_port
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 DEMO_PASSWORD = "demo-password-for-tests"
@@ -29,38 +30,6 @@ def _alive(pid: int) -> bool:
         return False
     status = Path(f"/proc/{pid}/status")
     return status.exists() and "State:\tZ" not in status.read_text()
-
-
-def _a_task_runs_on_the_demo_pool(base: str) -> None:
-    """The demo trainer launches on `local_demo`; the task really runs and completes."""
-    login = requests.get(f"{base}/auth/token", auth=("DMTRN", DEMO_PASSWORD), timeout=10)
-    assert login.status_code == 200, login.text
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {login.json()['token']}"
-    content = {
-        "docker": {
-            "image": "nmtwizard/demo",
-            "registry": "auto",
-            "tag": "1",
-            "command": ["sh", "-c", "echo gpus=$CUDA_VISIBLE_DEVICES; echo done"],
-        },
-        "exec_mode": True,
-        "ngpus": 1,
-    }
-    launched = session.post(f"{base}/task/launch/local_demo", json=content, timeout=30)
-    assert launched.status_code == 200, launched.text
-    task_id = launched.json().split("\t")[1]
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        task = session.get(f"{base}/task/status/{task_id}", timeout=10).json()
-        if task["status"] == "stopped":
-            break
-        time.sleep(0.3)
-    assert task["status"] == "stopped" and task["message"] == "completed", task
-    log = session.get(f"{base}/task/log/{task_id}", timeout=10).text
-    assert log.startswith("COMMAND: sh -c ")
-    assert "\ngpus=0\n" in log or "\ngpus=1\n" in log
-    assert "\ndone\n" in log
 
 
 @pytest.mark.slow
@@ -103,7 +72,8 @@ def test_run_serves_status_runs_a_demo_task_and_stops_everything_on_sigterm(tmp_
         assert (tmp_path / "var" / "redis").is_dir()
         assert (tmp_path / "var" / "snw.sqlite3").is_file()
 
-        _a_task_runs_on_the_demo_pool(f"http://127.0.0.1:{port}")
+        base = f"http://127.0.0.1:{port}"
+        demo_task_runs(demo_session(base, DEMO_PASSWORD), base, "local_demo")
 
         children = _children_of(run.pid)
         assert children, "the run started no child process"
@@ -151,3 +121,37 @@ def test_manage_runs_commands_on_the_embedded_database_and_redis(tmp_path):
     assert (tmp_path / "var" / "redis" / "appendonly.aof").exists()  # the ability cache's Redis
     with pytest.raises(ConnectionRefusedError):  # stopped with the command
         socket.create_connection(("127.0.0.1", redis_port), timeout=1)
+
+
+def test_an_nmtwizard_settings_file_wins_over_the_runs_defaults(tmp_path, monkeypatch):
+    """`make run` with LAUNCHER_CONFIG: the file's Redis, secret key and pool directory are
+    used (no embedded Redis, no generated key, no demo pools), a worker for each of its pools."""
+    from snw_site.embedded_run import DEMO_CONFIG_DIR, _demo_pools, _environment
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "settings.ini").write_text(
+        "[flask]\nSECRET_KEY = from-the-file\n[redis]\nhost = redis.internal\nport = 6390\ndb = 3\n"
+    )
+    (site / "default.json").write_text("{}")
+    for name in ("GPa", "GPb"):
+        pool = {"name": name, "description": name, "service": "fake"}
+        pool["variables"] = {"server_pool": [{"name": "h", "gpus": [0], "ncpus": 1}]}
+        (site / f"{name}.json").write_text(json.dumps(pool))
+    for variable in ("REDIS_URL", "SECRET_KEY", "CONFIG_DIR", "CALLBACK_URL", "SNW_DEMO_POOLS"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("LAUNCHER_CONFIG", str(site / "settings.ini"))
+
+    env = _environment(tmp_path / "var", "127.0.0.1", "8123")
+
+    assert env["REDIS_URL"] == "redis://redis.internal:6390/3"
+    assert "SECRET_KEY" not in env  # read from the file by every process
+    assert env["CONFIG_DIR"] == str(site)  # default.json next to settings.ini
+    assert env["CALLBACK_URL"] == "http://127.0.0.1:8123"
+    assert _demo_pools(env) == ["GPa", "GPb"]
+    assert _demo_pools({**env, "SNW_DEMO_POOLS": "GPb"}) == ["GPb"]
+    assert _demo_pools({"CONFIG_DIR": str(DEMO_CONFIG_DIR)}) == ["local_demo", "demo"]
+
+    (site / "settings.ini").write_text("[default]\nquarantine_time = soon\n")
+    with pytest.raises(SystemExit, match=r"configuration error: \[default\] quarantine_time"):
+        _environment(tmp_path / "var", "127.0.0.1", "8123")

@@ -47,7 +47,7 @@ def register(name: str):
 
 def _load_builtin() -> None:
     # Imported here so that the registry exists before the plugins register into it.
-    from nmtwizard.services import fake, local, ssh  # noqa: F401
+    from nmtwizard.services import fake, invalid, local, ssh  # noqa: F401
 
 
 def get_service_class(name: str) -> type[Service]:

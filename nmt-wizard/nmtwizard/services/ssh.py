@@ -3,7 +3,7 @@
 Pool configuration (``"service": "ssh"``)::
 
     "variables": {
-        "known_hosts": "/etc/snw/known_hosts",    # required; keys are never auto-added
+        "known_hosts": "/etc/snw/known_hosts",    # default ~/.ssh/known_hosts; never auto-added
         "key_filename": "/etc/snw/id_ed25519",    # or "pkey": "<private key text>"
         "login": "snw",                           # default: the worker's user
         "runtime": "docker",                      # docker | process | auto
@@ -18,7 +18,11 @@ Pool configuration (``"service": "ssh"``)::
 
 ``work_dir`` may be spelled ``log_dir`` (nmt-wizard); ``with_nvidia_docker`` (nmt-wizard's server
 parameter) starts GPU containers with ``nvidia-docker`` and ``NV_GPU``; the keys of the image
-contract are described in :mod:`nmtwizard.services.hostexec`. Host keys are checked against
+contract are described in :mod:`nmtwizard.services.hostexec`. As in nmt-wizard, ``privateKey``
+(an alias of ``key_filename``), ``key_filename`` and ``pkey`` may also sit at the top level of
+the pool file, and a relative key path is relative to the worker's working directory. Without
+``known_hosts``, the worker user's ``~/.ssh/known_hosts`` is used (nmt-wizard files name none);
+host keys are still verified, never added. Host keys are checked against
 ``known_hosts`` with paramiko's RejectPolicy: an unknown or changed key is an infrastructure
 error, so the worker quarantines the host. One connection per host is kept and reused (with
 keepalives and timeouts) and re-opened when it breaks. The runner script is copied once per
@@ -79,7 +83,7 @@ class HostConnection:
 
     def _connect(self) -> paramiko.SSHClient:
         client = paramiko.SSHClient()
-        client.load_host_keys(self._setting("known_hosts"))  # never the user's or system's
+        client.load_host_keys(self.service.known_hosts(self.host))  # never the system's
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         timeout = float(self._setting("connect_timeout", 10))
         kwargs = {
@@ -92,11 +96,11 @@ class HostConnection:
             "allow_agent": False,
             "look_for_keys": False,
         }
-        pkey = self._setting("pkey")
+        pkey = self.service.credential(self.host, "pkey")
         if pkey:
             kwargs["pkey"] = _load_pkey(pkey)
         else:
-            kwargs["key_filename"] = self._setting("key_filename") or self._setting("privateKey")
+            kwargs["key_filename"] = self.service.key_file(self.host)
         where = f"{self.host.name} ({self.address}:{self.port})"
         try:
             client.connect(**kwargs)
@@ -231,28 +235,36 @@ class SshService(RunnerService):
         super().check_config()
         where = self.config.source
         for host in self.hosts.values():
-            if not self._variable(host, "known_hosts"):
-                raise ConfigError(
-                    f"{where}: key variables.known_hosts: required (keys are never auto-added)"
-                )
             if not (self._variable(host, "work_dir") or self._variable(host, "log_dir")):
                 raise ConfigError(f"{where}: key server_pool.{host.name}.work_dir: required")
-            if not (self._key_file(host) or self._variable(host, "pkey")):
-                raise ConfigError(f"{where}: key variables.key_filename: a key is required")
+            if not (self.key_file(host) or self.credential(host, "pkey")):
+                raise ConfigError(
+                    f"{where}: key variables.key_filename: a key is required "
+                    "(key_filename, privateKey or pkey)"
+                )
 
     def validate(self) -> None:
         """The files the configuration names exist on the worker's machine."""
         where = self.config.source
         for host in self.hosts.values():
-            known_hosts = self._variable(host, "known_hosts")
+            known_hosts = self.known_hosts(host)
             if not Path(known_hosts).is_file():
                 raise ConfigError(f"{where}: key variables.known_hosts: no file {known_hosts}")
-            key = self._key_file(host)
+            key = self.key_file(host)
             if key and not Path(key).is_file():
                 raise ConfigError(f"{where}: key variables.key_filename: no file {key}")
 
-    def _key_file(self, host: HostSpec) -> str | None:
-        return self._variable(host, "key_filename") or self._variable(host, "privateKey")
+    def credential(self, host: HostSpec, key: str) -> str | None:
+        """``key`` of the server, else of ``variables``, else of the pool file's top level
+        (where nmt-wizard reads ``privateKey`` and ``pkey``)."""
+        return self._variable(host, key) or self.config.data.get(key)
+
+    def key_file(self, host: HostSpec) -> str | None:
+        return self.credential(host, "key_filename") or self.credential(host, "privateKey")
+
+    def known_hosts(self, host: HostSpec) -> str:
+        default = Path("~/.ssh/known_hosts").expanduser()
+        return self._variable(host, "known_hosts") or str(default)
 
     def work_root(self, host: HostSpec) -> str:
         return self._variable(host, "work_dir") or self._variable(host, "log_dir")

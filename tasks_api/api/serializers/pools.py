@@ -57,6 +57,8 @@ class PoolDescriptionSerializer(serializers.Serializer):
     config_state = serializers.CharField(allow_null=True)
     command = serializers.CharField(allow_null=True)
     command_state = serializers.CharField(allow_null=True)
+    disabled = serializers.BooleanField(default=False)
+    unusable = serializers.CharField(allow_null=True, default=None)
 
 
 class PoolSummarySerializer(serializers.Serializer):
@@ -72,6 +74,12 @@ class PoolSummarySerializer(serializers.Serializer):
     busy = serializers.IntegerField(required=False, help_text="Hosts not usable now.")
     pid = serializers.CharField(required=False, help_text="Worker ids, or `**NO WORKER**`.")
     state = serializers.CharField(required=False)
+    disabled = serializers.BooleanField(
+        required=False, help_text='`"disabled"` in its configuration: it takes no task.'
+    )
+    unusable = serializers.CharField(
+        required=False, help_text="Only for a pool that cannot run tasks (ec2, torque): why."
+    )
     detail = serializers.DictField(child=HostStateSerializer(), required=False)
 
 
