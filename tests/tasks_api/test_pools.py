@@ -13,14 +13,25 @@ def test_service_list_shapes(clients, pools, make_task):
     body = admin.get("/service/list").json()["aa_pool"]
     assert body["name"] == "aa_pool test pool" and body["entities"] == ["AA"]
     assert (body["capacity"], body["usage"], body["queued"]) == ("4 (8)", "0 (0)", 1)
-    assert body["pid"] == "**NO WORKER**" and "detail" not in body
-    verbose = admin.get("/service/list?verbose=1").json()["aa_pool"]
-    assert set(verbose["detail"]) == {"h1", "h2"} and verbose["detail"]["h1"]["state"] == "ok"
+    assert (body["pid"], body["busy"]) == ("**NO WORKER**", "yes")  # no worker: busy "yes"
+    assert set(body["detail"]) == {"h1", "h2"} and body["detail"]["h1"]["state"] == "ok"
+    assert admin.get("/service/list?verbose=1").json()["aa_pool"]["detail"] == body["detail"]
     assert admin.get("/service/list?minimal=true").json()["aa_pool"] == {
         "name": "aa_pool test pool"
     }
-    bad = admin.get("/service/list?verbose=maybe")
-    assert bad.status_code == 400 and "verbose" in bad.json()["message"]
+    bad = admin.get("/service/list?minimal=maybe")
+    assert bad.status_code == 400 and "minimal" in bad.json()["message"]
+
+
+def test_service_list_shows_pools_of_other_entities_with_all(clients, pools):
+    """As nmt-wizard: the pools serving your own entity; ``all`` adds the others you may use."""
+    assert set(clients["trainer_b"].get("/service/list").json()) == {"bb_pool", "mixed"}
+    assert set(clients["superadmin"].get("/service/list").json()) == set()  # none serves SA
+    assert set(clients["superadmin"].get("/service/list?all=True").json()) == {
+        "aa_pool",
+        "bb_pool",
+        "mixed",
+    }
 
 
 def test_describe_and_check(clients, pools):
@@ -41,7 +52,7 @@ def test_describe_and_check(clients, pools):
 def _host_details(client) -> list[dict]:
     """The hosts of ``mixed`` as describe and ``service/list?verbose=1`` show them (the same)."""
     described = client.get("/service/describe/mixed").json()["hosts"]
-    listed = client.get("/service/list?verbose=1").json()["mixed"]["detail"]
+    listed = client.get("/service/list?all=true").json()["mixed"]["detail"]
     keys = ("name", "tasks", "reserved_for", "reason")
     assert [{k: h[k] for k in keys} for h in described] == [
         {k: listed[h["name"]][k] for k in keys} for h in described

@@ -7,6 +7,7 @@ import json
 from rest_framework import serializers
 
 from nmtwizard import defaults
+from nmtwizard.task import TaskStatus
 from tasks_api.constants import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 
 __all__ = [
@@ -110,6 +111,9 @@ class TaskListQuerySerializer(serializers.Serializer):
     )
     service = serializers.RegexField(r"^[A-Za-z0-9_-]{1,64}$", required=False)
     parent = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$", required=False)
+    with_parent = serializers.BooleanField(
+        default=False, help_text="Accepted for nmt-wizard clients; rows always carry `parent`."
+    )
     offset = serializers.IntegerField(default=0, min_value=0, max_value=1_000_000)
     limit = serializers.IntegerField(
         default=DEFAULT_LIST_LIMIT, min_value=1, max_value=MAX_LIST_LIMIT
@@ -145,15 +149,12 @@ class LogWriteQuerySerializer(serializers.Serializer):
 
 
 class StatSerializer(serializers.Serializer):
+    """``task/stat``: the image's statistics (empty ones too, as nmt-wizard accepts them)."""
+
     task_id = serializers.CharField(max_length=200)
     start_time = serializers.FloatField()
     end_time = serializers.FloatField()
-    statistics = serializers.DictField()
-
-    def validate_statistics(self, value):
-        if not value:
-            raise serializers.ValidationError("statistics empty")
-        return value
+    statistics = serializers.DictField(required=False, default=dict)
 
     def validate(self, attrs):
         if attrs["end_time"] < attrs["start_time"]:
@@ -164,52 +165,84 @@ class StatSerializer(serializers.Serializer):
 # =============================================================================
 # Outputs
 # =============================================================================
+#: Every ``<status>_time`` a task may carry, plus the last beat's ``updated_time``: each is
+#: present once set, never null (nmt-wizard's client sorts and subtracts them).
+_StatusTimesSerializer = type(
+    "_StatusTimesSerializer",
+    (serializers.Serializer,),
+    {
+        f"{name}_time": serializers.FloatField(required=False)
+        for name in (*(status.value for status in TaskStatus), "updated")
+    },
+)
+
+
+class TaskSerializer(_StatusTimesSerializer):
+    """``task/status`` (documentation): nmt-wizard's fields, each present only when set, then
+    SNW's; stored fields not listed here are passed through."""
+
+    task_id = serializers.CharField()
+    type = serializers.CharField(required=False)
+    status = serializers.CharField(required=False)
+    message = serializers.CharField(required=False)
+    service = serializers.CharField(help_text="The pool (nmt-wizard's name).")
+    resource = serializers.CharField(help_text="Requested host(s), comma-separated, or `auto`.")
+    parent = serializers.CharField(required=False)
+    priority = serializers.IntegerField(required=False)
+    ngpus = serializers.IntegerField(required=False)
+    ncpus = serializers.IntegerField(required=False)
+    container_id = serializers.CharField(required=False)
+    alloc_resource = serializers.CharField(required=False)
+    alloc_lgpu = serializers.ListField(child=serializers.CharField(), required=False)
+    alloc_lcpu = serializers.ListField(child=serializers.CharField(), required=False)
+    content = serializers.CharField(
+        required=False, help_text="The launch content, as JSON text (as nmt-wizard sends it)."
+    )
+    files = serializers.ListField(child=serializers.CharField(), help_text="File names.")
+    current_time = serializers.IntegerField()
+    # SNW's own fields
+    pool = serializers.CharField(required=False)
+    entity = serializers.CharField(required=False, help_text="Owner entity.")
+    user = serializers.CharField(required=False, help_text="Trainer id of the launcher.")
+    alloc_host = serializers.CharField(required=False)
+    alloc_gpus = serializers.ListField(child=serializers.JSONField(), required=False)
+    alloc_cpus = serializers.ListField(child=serializers.JSONField(), required=False)
+    file_sizes = serializers.DictField(
+        child=serializers.IntegerField(), help_text="File name -> size in bytes."
+    )
+
+
 def _opt(field_class, **kwargs):
     return field_class(required=False, allow_null=True, **kwargs)
 
 
-class _TaskFieldsSerializer(serializers.Serializer):
-    """Fields shared by a task's status and its list row."""
+class TaskListItemSerializer(serializers.Serializer):
+    """One row of ``task/list``: nmt-wizard's fields and types (null when unset), then SNW's."""
 
     task_id = serializers.CharField()
     type = _opt(serializers.CharField)
     status = _opt(serializers.CharField)
     message = _opt(serializers.CharField)
-    service = _opt(serializers.CharField, help_text="The pool (nmt-wizard's name).")
-    entity = _opt(serializers.CharField, help_text="Owner entity.")
-    user = _opt(serializers.CharField, help_text="Trainer id of the launcher.")
-    parent = _opt(serializers.CharField)
-    priority = _opt(serializers.IntegerField)
-    ngpus = _opt(serializers.IntegerField)
-    ncpus = _opt(serializers.IntegerField)
-    launched_time = _opt(serializers.FloatField)
-    queued_time = _opt(serializers.FloatField)
-    running_time = _opt(serializers.FloatField)
-    stopped_time = _opt(serializers.FloatField)
-
-
-class TaskSerializer(_TaskFieldsSerializer):
-    """A task (``task/status``); stored fields not listed here are passed through."""
-
-    pool = _opt(serializers.CharField)
-    alloc_host = _opt(serializers.CharField)
-    alloc_gpus = _opt(serializers.ListField, child=serializers.CharField())
-    alloc_cpus = _opt(serializers.ListField, child=serializers.CharField())
-    updated_time = _opt(serializers.FloatField)
-    content = _opt(serializers.DictField)
-    files = _opt(serializers.DictField, child=serializers.IntegerField())
-    current_time = serializers.FloatField()
-
-
-class TaskListItemSerializer(_TaskFieldsSerializer):
-    """One row of ``task/list`` (nmt-wizard's field names, plus entity and user)."""
-
-    owner = _opt(serializers.CharField)
+    service = serializers.CharField(allow_blank=True, help_text="The pool.")
+    resource = serializers.CharField(help_text="Requested host(s), comma-separated, or `auto`.")
     alloc_resource = _opt(serializers.CharField)
     alloc_lgpu = _opt(serializers.ListField, child=serializers.CharField())
     alloc_lcpu = _opt(serializers.ListField, child=serializers.CharField())
-    image = _opt(serializers.CharField)
-    model = _opt(serializers.CharField)
+    launched_time = _opt(serializers.FloatField)
+    priority = _opt(serializers.IntegerField)
+    iterations = _opt(serializers.IntegerField, help_text="Always null (as nmt-wizard).")
+    parent = serializers.CharField(allow_blank=True, help_text="Parent task, or ''.")
+    owner = _opt(serializers.CharField)
+    image = serializers.CharField(help_text="`image:tag`, or `-`.")
+    model = serializers.CharField(help_text="The command's `-m` value, or `-`.")
+    # SNW's own fields
+    entity = _opt(serializers.CharField, help_text="Owner entity.")
+    user = _opt(serializers.CharField, help_text="Trainer id of the launcher.")
+    ngpus = _opt(serializers.IntegerField)
+    ncpus = _opt(serializers.IntegerField)
+    queued_time = _opt(serializers.FloatField)
+    running_time = _opt(serializers.FloatField)
+    stopped_time = _opt(serializers.FloatField)
     iteration = _opt(serializers.IntegerField)
 
 
