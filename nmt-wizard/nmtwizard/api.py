@@ -51,6 +51,7 @@ LIST_FIELDS = [
     "priority",
     "ngpus",
     "ncpus",
+    "resource",
     "alloc_host",
     "alloc_gpus",
     "alloc_cpus",
