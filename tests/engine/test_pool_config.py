@@ -151,3 +151,24 @@ def test_ssh_configs_are_checked_without_touching_this_machine(engine, config_di
 
     assert "ssh" in engine.list_pool_configs("pool")["configs"]
     assert not (tmp_path / "not-here").exists()
+
+
+def test_the_shared_base_is_published_and_replaced_only_when_every_pool_stays_valid(
+    engine, config_dir
+):
+    engine.sync_pool_configs(config_dir)
+    assert engine.get_base_config() == DEFAULT
+    engine.set_base_config(json.dumps({**DEFAULT, "callback_interval": 30}))
+    assert engine.get_base_config()["callback_interval"] == 30
+    engine.add_pool_config("pool", "named", fake_pool())
+    assert engine.configs.load("pool", "named").data["callback_interval"] == 30
+
+    for bad, message in (
+        ({**DEFAULT, "variables": []}, "configuration 'base' of pool 'pool': key variables"),
+        ([1, 2], "the base configuration: the top level must be a JSON object"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            engine.set_base_config(bad)
+    with pytest.raises(ConfigError, match="the base configuration: invalid JSON"):
+        engine.set_base_config("{nope")
+    assert engine.get_base_config()["callback_interval"] == 30
