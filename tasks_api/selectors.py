@@ -10,6 +10,7 @@ from nmtwizard.api import Engine
 from tasks_api.constants import LIST_SCAN_LIMIT
 
 __all__ = [
+    "pool_options_form",
     "pool_summary",
     "pool_task_types",
     "pool_without_unreadable_tasks",
@@ -189,6 +190,22 @@ def _host_detail(host: dict[str, Any], task_types: dict[str, str | None]) -> dic
         "usage": lines,
         "avail_gpus": capacity[0] - host["used_gpus"],
         "avail_cpus": capacity[1] - host["used_cpus"],
+    }
+
+
+def pool_options_form(description: dict[str, Any]) -> dict[str, Any]:
+    """What nmt-wizard's ``service/describe`` answers: a JSON-Form field per task option the
+    user may choose, here ``server`` when the pool has more than one host."""
+    hosts = [host["name"] for host in description["hosts"]]
+    if len(hosts) < 2:
+        return {}
+    return {
+        "server": {
+            "title": "server",
+            "type": "string",
+            "description": "host to run the task on (any when not given)",
+            "enum": hosts,
+        }
     }
 
 

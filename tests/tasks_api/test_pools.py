@@ -39,6 +39,12 @@ def test_describe_and_check(clients, pools):
     body = trainer.get("/service/describe/aa_pool").json()
     assert body["capacity"] == {"gpus": 4, "cpus": 8} and body["entities"] == ["AA"]
     assert [h["name"] for h in body["hosts"]] == ["h1", "h2"]
+    assert body["server"] == {  # nmt-wizard's JSON-Form field of the `server` option
+        "title": "server",
+        "type": "string",
+        "description": "host to run the task on (any when not given)",
+        "enum": ["h1", "h2"],
+    }
     assert trainer.post("/service/check/aa_pool", {"server": "h1"}, format="json").json() == {
         "hosts": ["h1"]
     }

@@ -58,6 +58,11 @@ class PoolDescriptionSerializer(serializers.Serializer):
     config_state = serializers.CharField(allow_null=True)
     command = serializers.CharField(allow_null=True)
     command_state = serializers.CharField(allow_null=True)
+    server = serializers.JSONField(
+        required=False,
+        help_text="nmt-wizard's JSON-Form field of the `server` task option (pools of more "
+        "than one host): `title`, `type`, `description`, `enum` (the hosts).",
+    )
 
 
 class HostDetailSerializer(HostStateSerializer):

@@ -122,6 +122,7 @@ class PoolViewSet(EngineViewSet):
             self.engine, self.engine.describe_pool(pool), scoping.task_read_scope(request.user)
         )
         description["entities"] = sorted(entities)
+        description.update(selectors.pool_options_form(description))
         return Response(PoolDescriptionSerializer(description).data)
 
     def _check(self, request, pool: str):
