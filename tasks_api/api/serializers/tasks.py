@@ -165,81 +165,73 @@ class StatSerializer(serializers.Serializer):
 # =============================================================================
 # Outputs
 # =============================================================================
-#: Every ``<status>_time`` a task may carry, plus the last beat's ``updated_time``: each is
-#: present once set, never null (nmt-wizard's client sorts and subtracts them).
-_StatusTimesSerializer = type(
-    "_StatusTimesSerializer",
-    (serializers.Serializer,),
-    {
-        f"{name}_time": serializers.FloatField(required=False)
-        for name in (*(status.value for status in TaskStatus), "updated")
-    },
-)
-
-
-class TaskSerializer(_StatusTimesSerializer):
-    """``task/status`` (documentation): nmt-wizard's fields, each present only when set, then
-    SNW's; stored fields not listed here are passed through."""
-
-    task_id = serializers.CharField()
-    type = serializers.CharField(required=False)
-    status = serializers.CharField(required=False)
-    message = serializers.CharField(required=False)
-    service = serializers.CharField(help_text="The pool (nmt-wizard's name).")
-    resource = serializers.CharField(help_text="Requested host(s), comma-separated, or `auto`.")
-    parent = serializers.CharField(required=False)
-    priority = serializers.IntegerField(required=False)
-    ngpus = serializers.IntegerField(required=False)
-    ncpus = serializers.IntegerField(required=False)
-    container_id = serializers.CharField(required=False)
-    alloc_resource = serializers.CharField(required=False)
-    alloc_lgpu = serializers.ListField(child=serializers.CharField(), required=False)
-    alloc_lcpu = serializers.ListField(child=serializers.CharField(), required=False)
-    content = serializers.CharField(
-        required=False, help_text="The launch content, as JSON text (as nmt-wizard sends it)."
-    )
-    files = serializers.ListField(child=serializers.CharField(), help_text="File names.")
-    current_time = serializers.IntegerField()
-    # SNW's own fields
-    pool = serializers.CharField(required=False)
-    entity = serializers.CharField(required=False, help_text="Owner entity.")
-    user = serializers.CharField(required=False, help_text="Trainer id of the launcher.")
-    alloc_host = serializers.CharField(required=False)
-    alloc_gpus = serializers.ListField(child=serializers.JSONField(), required=False)
-    alloc_cpus = serializers.ListField(child=serializers.JSONField(), required=False)
-    file_sizes = serializers.DictField(
-        child=serializers.IntegerField(), help_text="File name -> size in bytes."
-    )
-
-
 def _opt(field_class, **kwargs):
     return field_class(required=False, allow_null=True, **kwargs)
 
 
-class TaskListItemSerializer(serializers.Serializer):
-    """One row of ``task/list``: nmt-wizard's fields and types (null when unset), then SNW's."""
+class _TaskFieldsSerializer(serializers.Serializer):
+    """Fields shared by a task's status and its list row (nmt-wizard's, then SNW's)."""
 
     task_id = serializers.CharField()
     type = _opt(serializers.CharField)
     status = _opt(serializers.CharField)
     message = _opt(serializers.CharField)
-    service = serializers.CharField(allow_blank=True, help_text="The pool.")
-    resource = serializers.CharField(help_text="Requested host(s), comma-separated, or `auto`.")
+    priority = _opt(serializers.IntegerField)
     alloc_resource = _opt(serializers.CharField)
     alloc_lgpu = _opt(serializers.ListField, child=serializers.CharField())
     alloc_lcpu = _opt(serializers.ListField, child=serializers.CharField())
     launched_time = _opt(serializers.FloatField)
-    priority = _opt(serializers.IntegerField)
+    entity = _opt(serializers.CharField, help_text="Owner entity.")
+    user = _opt(serializers.CharField, help_text="Trainer id of the launcher.")
+    ngpus = _opt(serializers.IntegerField)
+    ncpus = _opt(serializers.IntegerField)
+
+
+#: The other ``<status>_time`` fields and the last beat's ``updated_time``.
+_StatusTimesSerializer = type(
+    "_StatusTimesSerializer",
+    (serializers.Serializer,),
+    {
+        f"{name}_time": _opt(serializers.FloatField)
+        for name in (*(status.value for status in TaskStatus if status != "launched"), "updated")
+    },
+)
+
+
+class TaskSerializer(_TaskFieldsSerializer, _StatusTimesSerializer):
+    """``task/status`` (documentation): only the fields set on the task, never null (as
+    nmt-wizard: its client sorts and subtracts every ``*_time``); stored fields not listed
+    here are passed through. With ``?fields=a,b``: those (null when unset), ``task_id`` and
+    ``current_time``."""
+
+    service = _opt(serializers.CharField, help_text="The pool (nmt-wizard's name).")
+    resource = _opt(serializers.CharField, help_text="Requested host(s), comma-separated, or auto.")
+    parent = _opt(serializers.CharField)
+    container_id = _opt(serializers.CharField)
+    content = _opt(serializers.CharField, help_text="The launch content, as JSON text.")
+    files = _opt(serializers.ListField, child=serializers.CharField(), help_text="File names.")
+    current_time = serializers.IntegerField()
+    # SNW's own fields
+    pool = _opt(serializers.CharField)
+    alloc_host = _opt(serializers.CharField)
+    alloc_gpus = _opt(serializers.ListField, child=serializers.JSONField())
+    alloc_cpus = _opt(serializers.ListField, child=serializers.JSONField())
+    file_sizes = _opt(
+        serializers.DictField, child=serializers.IntegerField(), help_text="Name -> bytes."
+    )
+
+
+class TaskListItemSerializer(_TaskFieldsSerializer):
+    """One row of ``task/list``: nmt-wizard's fields and types (null when unset), then SNW's."""
+
+    service = serializers.CharField(allow_blank=True, help_text="The pool.")
+    resource = serializers.CharField(help_text="Requested host(s), comma-separated, or `auto`.")
     iterations = _opt(serializers.IntegerField, help_text="Always null (as nmt-wizard).")
     parent = serializers.CharField(allow_blank=True, help_text="Parent task, or ''.")
     owner = _opt(serializers.CharField)
     image = serializers.CharField(help_text="`image:tag`, or `-`.")
     model = serializers.CharField(help_text="The command's `-m` value, or `-`.")
     # SNW's own fields
-    entity = _opt(serializers.CharField, help_text="Owner entity.")
-    user = _opt(serializers.CharField, help_text="Trainer id of the launcher.")
-    ngpus = _opt(serializers.IntegerField)
-    ncpus = _opt(serializers.IntegerField)
     queued_time = _opt(serializers.FloatField)
     running_time = _opt(serializers.FloatField)
     stopped_time = _opt(serializers.FloatField)
