@@ -16,14 +16,13 @@ _DESCRIPTION_WIDTH = 40
 
 
 def _host_row(host: dict) -> list:
-    """One ``  +-- host`` row of ``snw ls -v``: its tasks, GPUs (CPUs) used and in all."""
-    tasks = ", ".join(host.get("tasks") or [])
-    busy = "" if host.get("state") in (None, "ok") else "yes"
-    notes = [tasks]
-    if host.get("reserved_for"):
-        notes.append(f"reserved: {host['reserved_for']}")
-    if busy and host.get("reason"):
-        notes.append(f"**{host['reason']}")
+    """One ``  +-- host`` row of ``snw ls -v``: its usage lines, GPUs (CPUs) used and in all."""
+    busy = "yes" if host.get("busy") else ""
+    notes = [", ".join(host.get("usage") or [])]
+    if host.get("reserved"):
+        notes.append(f"reserved: {host['reserved']}")
+    if busy:
+        notes.append(f"**{host['busy']}")
     return [
         f"  +-- {host['name']}",
         f"{host.get('used_gpus', 0)} ({host.get('used_cpus', 0)})",
@@ -63,11 +62,13 @@ def service():
 
 @service.command("list")
 @click.option("-v", "--verbose", is_flag=True, help="Add one row per host of each pool.")
+@click.option("-a", "--all", "every", is_flag=True,
+              help="Also the pools you may use that do not serve your own entity.")  # fmt: skip
 @shared_options
 @pass_config
-def service_list(config, verbose):
-    """List the pools with their usage, queue and capacity (GPUs (CPUs))."""
-    pools = config.client.get("service/list", params={"verbose": "true"} if verbose else None)
+def service_list(config, verbose, every):
+    """List the pools serving your entity with their usage, queue and capacity (GPUs (CPUs))."""
+    pools = config.client.get("service/list", params={"all": "true"} if every else None)
     emit(
         config,
         pools,

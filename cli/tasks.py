@@ -368,8 +368,8 @@ def render_status(t: dict) -> str:
         f"USING GPUs: {', '.join(map(str, t.get('alloc_gpus') or [])) or '-'}",
         f"USING CPUs: {', '.join(map(str, t.get('alloc_cpus') or [])) or '-'}",
     ]
-    files = t.get("files") or {}
-    listed = ", ".join(f"{name} ({size} bytes)" for name, size in sorted(files.items()))
+    sizes = t.get("file_sizes") or {}
+    listed = ", ".join(f"{name} ({sizes.get(name, '?')} bytes)" for name in t.get("files") or [])
     lines.append(f"ATTACHED FILES: {listed or '-'}")
     lines.append("TIMELINE")
     times = sorted(
@@ -388,6 +388,17 @@ def render_status(t: dict) -> str:
     return "\n".join(lines)
 
 
+def _decoded_content(status: dict) -> dict:
+    """The status with its ``content`` (JSON text on the wire, as nmt-wizard sends it) as an
+    object, so ``--json`` output and the text view show the launch request itself."""
+    if isinstance(status.get("content"), str):
+        try:
+            return {**status, "content": json.loads(status["content"])}
+        except ValueError:
+            pass
+    return status
+
+
 @task.command("status")
 @click.argument("task_id")
 @shared_options
@@ -396,7 +407,7 @@ def task_status(config, task_id):
     """Show a task: status, resources, files, the timeline of its status times, its content."""
     emit(
         config,
-        config.client.get(f"task/status/{_id(task_id)}"),
+        _decoded_content(config.client.get(f"task/status/{_id(task_id)}")),
         lambda t: click.echo(render_status(t)),
     )
 

@@ -11,6 +11,7 @@ __all__ = [
     "MAX_LIST_LIMIT",
     "MAX_LOG_REQUEST",
     "MAX_UPLOAD",
+    "POSTED_CONFIG",
     "PoolRule",
     "TaskRule",
 ]
@@ -33,8 +34,12 @@ class PoolRule(StrEnum):
     LAUNCH = "launch"  # `train` on one of the pool's entities
     EDIT_CONFIG = "edit_config"  # `edit_config` on every entity of the pool
     STOP_CONFIG = "stop_config"  # `stop_config` on every entity of the pool
+    ADMIN = "admin"  # super administrators only (the shared base configuration)
 
 
+#: Name under which ``POST /service/configs/<pool>`` (nmt-wizard HEAD) stores and selects the
+#: configuration it receives; the pool file stays available as ``base``.
+POSTED_CONFIG = "posted"
 #: Bytes accepted in one file upload (launch file field or POST /task/file).
 MAX_UPLOAD = defaults.MAX_FILE_SIZE
 #: Bytes accepted in one log request (PATCH/POST /task/log).

@@ -27,6 +27,7 @@ from nmtwizard.task import TaskStatus
 from tasks_api.constants import PoolRule, TaskRule
 
 __all__ = [
+    "base_config_access",
     "check_config_entities",
     "launch_entity",
     "pool_access",
@@ -107,6 +108,15 @@ def check_config_entities(user, pool: str, config: dict) -> None:
     if refused:
         raise exceptions.PermissionDenied(
             f"entities: you need edit_config on {', '.join(refused)} to give them this pool"
+        )
+
+
+def base_config_access(user) -> None:
+    """The shared base configuration (every pool merges over it) is for super administrators
+    (``admin``); 403 otherwise, as it exists for everyone."""
+    if not policy.is_admin(user):
+        raise exceptions.PermissionDenied(
+            "insufficient credentials: the base configuration is for super administrators"
         )
 
 

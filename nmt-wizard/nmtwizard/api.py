@@ -53,6 +53,7 @@ LIST_FIELDS = [
     "priority",
     "ngpus",
     "ncpus",
+    "resource",
     "alloc_host",
     "alloc_gpus",
     "alloc_cpus",
@@ -110,6 +111,7 @@ class Engine:
         """
         default = load_default(config_dir)
         pools = load_all_pools(config_dir)
+        self.configs.publish_default(default)
         for config in pools.values():
             self.configs.publish_base(config, default)
             if self.configs.current_name(config.name) == "base":
@@ -471,8 +473,10 @@ class Engine:
     def post_stat(
         self, task_id: str, *, start_time: float, end_time: float, statistics: dict[str, Any]
     ) -> None:
-        if not isinstance(statistics, dict) or not statistics:
-            raise InvalidRequest("statistics empty")
+        """Record the statistics an image posts; ``{}`` is accepted (nmt-wizard images post it
+        when a run produced none)."""
+        if not isinstance(statistics, dict):
+            raise InvalidRequest("statistics: expected an object")
         self.store.set_fields(
             task_id, duration=float(end_time) - float(start_time), statistics=statistics
         )
@@ -489,7 +493,10 @@ class Engine:
 
     @_unavailable
     def describe_pool(self, pool: str) -> dict[str, Any]:
-        """Capacity, usage, queue, hosts with their state, workers, leader, pending commands."""
+        """Capacity, usage, queue, hosts with their state, workers, leader, pending commands.
+
+        Each host lists its ``tasks`` and, in ``task_slots``, the ``[gpus, cpus]`` each holds
+        there (nmt-wizard's per-host usage lines)."""
         from nmtwizard.scheduler import host_states
         from nmtwizard.services.base import HostSpec
 
@@ -499,6 +506,7 @@ class Engine:
             for h in json.loads(info["hosts"])
         ]
         states = host_states(self.store, pool, specs)
+        slots = self.store.slots(pool, [spec.name for spec in specs])
         now = time.time()
         workers = self.redis.zrangebyscore(
             self.keys.workers(pool), now - defaults.WORKER_BEAT_TTL, "+inf"
@@ -523,6 +531,7 @@ class Engine:
                     "reason": state.reason,
                     "reserved_for": state.reserved_for,
                     "tasks": sorted(state.tasks),
+                    "task_slots": _slot_counts(*slots[spec.name]),
                 }
             )
         active = self.redis.zcard(self.keys.active(pool))
@@ -554,6 +563,14 @@ class Engine:
     def task_entities(self, task_ids: list[str]) -> dict[str, str]:
         """Owner entity of each task that still exists (one round trip)."""
         return {t["task_id"]: t.get("entity") for t in self.store.get_many(task_ids, ["entity"])}
+
+    @_unavailable
+    def task_fields(self, task_ids: list[str], fields: list[str]) -> dict[str, dict[str, Any]]:
+        """``fields`` of each task that still exists (one round trip). Added for issue 13."""
+        return {
+            t["task_id"]: {f: t.get(f) for f in fields}
+            for t in self.store.get_many(task_ids, fields)
+        }
 
     @_unavailable
     def pool_entities(self, pool: str) -> list[str] | None:
@@ -639,6 +656,25 @@ class Engine:
     @_unavailable
     def delete_pool_config(self, pool: str, name: str) -> None:
         self.configs.delete(pool, name)
+
+    @_unavailable
+    def get_base_config(self) -> dict[str, Any]:
+        """The shared base every pool configuration is merged over. Added for issue 13."""
+        return self.configs.base()
+
+    @_unavailable
+    def set_base_config(self, config: dict | str) -> None:
+        """Replace the shared base (validated against every pool). Added for issue 13."""
+        self.configs.set_base(config)
+
+
+def _slot_counts(gpu_slots: dict[str, str], cpu_slots: dict[str, str]) -> dict[str, list[int]]:
+    """``{task: [gpus, cpus]}`` held on one host, from its slot -> task maps."""
+    counts: dict[str, list[int]] = {}
+    for index, owners in enumerate((gpu_slots, cpu_slots)):
+        for task_id in owners.values():
+            counts.setdefault(task_id, [0, 0])[index] += 1
+    return dict(sorted(counts.items()))
 
 
 def _check_contract_image(info: dict, pool: str, image: str, exec_mode: bool) -> None:

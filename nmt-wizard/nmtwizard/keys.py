@@ -24,6 +24,7 @@ scripts of :mod:`nmtwizard.store`, so no other module spells a key.
 | ``pools`` | set | registered pool names |
 | ``pool:{pool}`` | hash | published state: description, config, current config, command... |
 | ``configs:{pool}`` | hash | named configurations: name -> JSON text |
+| ``base_config`` | string | JSON of the shared ``default.json`` (nmt-wizard HEAD's ``_base``) |
 | ``lease:{pool}`` / ``epoch:{pool}`` | string | lease holder token / fencing counter |
 | ``workers:{pool}`` | zset | worker id scored by last heartbeat |
 | ``fake:{pool}:jobs`` / ``fake:{pool}:starts`` | hash | state of the simulated service |
@@ -60,6 +61,7 @@ TEMPLATES: dict[str, str] = {
     "pools": "pools",
     "pool": "pool:{}",
     "configs": "configs:{}",
+    "base_config": "base_config",
     "lease": "lease:{}",
     "epoch": "epoch:{}",
     "workers": "workers:{}",

@@ -434,6 +434,37 @@ class ConfigLibrary:
         pipe.execute()
         return {"pool": pool, "current": name, "state": "pending"}
 
+    def base(self) -> dict:
+        """The shared configuration every pool's is merged over (``default.json``; nmt-wizard
+        HEAD's ``_base``)."""
+        return json.loads(self.redis.get(self.keys.base_config()) or "{}")
+
+    def publish_default(self, default: dict) -> None:
+        """Record ``default.json`` as the shared base (at launcher start)."""
+        self.redis.set(self.keys.base_config(), json.dumps(default))
+
+    def set_base(self, data: dict | str) -> None:
+        """Replace the shared base after checking that every pool's selected configuration
+        stays valid over it. Named configurations added or selected from now on merge over
+        it; each ``base`` configuration is its file merged over ``default.json`` and, like
+        the shared base, is read again from the files when the launcher restarts."""
+        if isinstance(data, str):
+            data = _parse_json(data, "the base configuration")
+        if not isinstance(data, dict):
+            raise ConfigError("the base configuration: the top level must be a JSON object")
+        pools = sorted(self.redis.smembers(self.keys.pools()))
+        for pool in pools:
+            name = self.current_name(pool)
+            parse_pool_config(
+                self.get(pool, name), f"configuration {name!r} of pool {pool!r}", data
+            )
+        text = json.dumps(data)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(self.keys.base_config(), text)
+        for pool in pools:
+            pipe.hset(self.keys.pool(pool), "default_config", text)
+        pipe.execute()
+
     def delete(self, pool: str, name: str) -> None:
         self._require_pool(pool)
         if name == BASE_CONFIG:

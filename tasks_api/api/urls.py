@@ -27,6 +27,16 @@ pool_patterns = [
         _pool({"get": "check_get", "post": "check_post"}),
         name="service-check",
     ),
+    path(
+        "service/configs/_base",
+        _pool({"get": "base_config_get", "post": "base_config_post"}),
+        name="service-configs-base",
+    ),
+    path(
+        "service/configs/<str:pool>",
+        _pool({"get": "configs_get", "post": "configs_post"}),
+        name="service-configs",
+    ),
     path("service/listconfig/<str:pool>", _pool({"get": "listconfig"}), name="service-listconfig"),
     path(
         "service/setconfig/<str:pool>/<str:name>",
@@ -80,11 +90,16 @@ task_patterns = [
         name="task-file",
     ),
     path("task/stat/<str:task_id>", _task({"post": "stat"}), name="task-stat"),
+    path(
+        "file/<str:task_id>/<path:name>",
+        _task({"get": "file_alias_get", "post": "file_alias_put"}),
+        name="file",
+    ),
     path("task/<str:task_id>", _task({"delete": "destroy"}), name="task-delete"),
 ]
 
 urlpatterns = [
     *pool_patterns,
     *task_patterns,
-    re_path(r"^(task|service)(/[\s\S]*)?$", no_route, name="task-api-no-route"),
+    re_path(r"^(task|service|file)(/[\s\S]*)?$", no_route, name="task-api-no-route"),
 ]

@@ -24,7 +24,7 @@ def test_ls_has_the_reference_readme_columns(snw, login_as, pool_dir):
     assert lines[0].startswith("+-") and lines[2].startswith("+-") and lines[-1].startswith("+-")
     assert _squeeze(lines[1]) == README_HEADER
     row = _squeeze(lines[3])
-    assert row == "| aa_pool [**NO WORKER**] | 0 (0) | 0 | 4 (8) | 0 | aa_pool test pool |"
+    assert row == "| aa_pool [**NO WORKER**] | 0 (0) | 0 | 4 (8) | yes | aa_pool test pool |"
     assert snw("service", "list").stdout == snw("ls").stdout
 
 
@@ -37,10 +37,21 @@ def test_ls_verbose_adds_host_rows_and_json(snw, login_as, pool_dir, worker):
     pools = json.loads(snw("ls", "--json").stdout)
     assert set(pools) == {"aa_pool"} and pools["aa_pool"]["capacity"] == "4 (8)"
 
+    task_id = snw("launch", "-s", "aa_pool", "-i", "nmtwizard/echo:v1", "-q", "-c", "2",
+                  "--", "train").stdout.strip()  # fmt: skip
+
+    def usage() -> list[str]:
+        detail = json.loads(snw("ls", "--json").stdout)["aa_pool"]["detail"]
+        return [line for host in detail.values() for line in host["usage"]]
+
+    until(lambda: usage() == [f"train {task_id}: 1 (2)"], what="the task to hold its slots")
+    assert f"train {task_id[:20]}" in snw("ls", "-v").stdout
+
 
 def test_ls_hides_other_entities_pools(snw, login_as, pool_dir):
     login_as("BBTRN")
     assert snw("ls").stdout.strip() == "No pools available."
+    assert snw("ls", "-a").stdout.strip() == "No pools available."  # all: still only usable
 
 
 def test_service_describe_and_check(snw, login_as, pool_dir):

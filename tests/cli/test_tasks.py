@@ -46,7 +46,8 @@ def test_launch_uploads_files_and_shows_them(snw, login_as, pool_dir, tmp_path):
     assert command[0] == "-c" and command[2:4] == ["train", "--corpus"]
     assert json.loads(command[1]) == {"source": "en", "target": "de", "vocab": "${TMP_DIR}/vocab"}
     assert command[4] == "${TMP_DIR}/corpus.txt"
-    assert set(status["files"]) == {"corpus.txt", "vocab/en.txt"}
+    assert status["files"] == ["corpus.txt", "vocab/en.txt"]
+    assert status["file_sizes"] == {"corpus.txt": 13, "vocab/en.txt": 4}
     assert status["priority"] == 3
 
     text = snw("status", task_id).stdout

@@ -419,3 +419,24 @@ def test_an_ec2_pool_is_listed_unusable_its_worker_idles(engine, tmp_path, launc
     assert described["capacity"] == {"gpus": 0, "cpus": 0}
     assert described["hosts"] == []
     assert described["workers"] == [worker.worker_id]
+
+
+def test_the_shared_base_is_published_and_replaced_only_when_every_pool_stays_valid(
+    engine, config_dir
+):
+    engine.sync_pool_configs(config_dir)
+    assert engine.get_base_config() == DEFAULT
+    engine.set_base_config(json.dumps({**DEFAULT, "callback_interval": 30}))
+    assert engine.get_base_config()["callback_interval"] == 30
+    engine.add_pool_config("pool", "named", fake_pool())
+    assert engine.configs.load("pool", "named").data["callback_interval"] == 30
+
+    for bad, message in (
+        ({**DEFAULT, "variables": []}, "configuration 'base' of pool 'pool': key variables"),
+        ([1, 2], "the base configuration: the top level must be a JSON object"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            engine.set_base_config(bad)
+    with pytest.raises(ConfigError, match="the base configuration: invalid JSON"):
+        engine.set_base_config("{nope")
+    assert engine.get_base_config()["callback_interval"] == 30

@@ -150,6 +150,10 @@ def test_stats_and_delete_only_when_stopped(synced, launch):
     synced.post_stat(task_id, start_time=10, end_time=25, statistics={"bleu": 30})
     task = synced.get_task(task_id)
     assert task["duration"] == 15 and task["statistics"] == {"bleu": 30}
+    synced.post_stat(task_id, start_time=10, end_time=12, statistics={})  # nothing to report
+    assert synced.get_task(task_id)["statistics"] == {}
+    with pytest.raises(InvalidRequest, match="statistics: expected an object"):
+        synced.post_stat(task_id, start_time=10, end_time=12, statistics=[])
     with pytest.raises(TaskNotStopped):
         synced.delete_task(task_id)
     synced.append_log(task_id, "log")

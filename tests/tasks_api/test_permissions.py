@@ -138,7 +138,7 @@ def test_task_file_download(clients, task_a, engine):
 def test_service_list_shows_usable_pools(clients, pools):
     seen = {}
     for persona in PERSONAS:
-        response = clients[persona].get("/service/list")
+        response = clients[persona].get("/service/list?all=true")
         assert response.status_code == 200
         seen[persona] = set(response.json())
     assert seen["superadmin"] == {"aa_pool", "bb_pool", "mixed"}

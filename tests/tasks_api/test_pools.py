@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.tasks_api.conftest import fake_pool, launch_body, write_pools
+from tests.tasks_api.conftest import DEFAULT, fake_pool, launch_body, write_pools
 
 
 def test_service_list_shapes(clients, pools, make_task):
@@ -13,14 +13,25 @@ def test_service_list_shapes(clients, pools, make_task):
     body = admin.get("/service/list").json()["aa_pool"]
     assert body["name"] == "aa_pool test pool" and body["entities"] == ["AA"]
     assert (body["capacity"], body["usage"], body["queued"]) == ("4 (8)", "0 (0)", 1)
-    assert body["pid"] == "**NO WORKER**" and "detail" not in body
-    verbose = admin.get("/service/list?verbose=1").json()["aa_pool"]
-    assert set(verbose["detail"]) == {"h1", "h2"} and verbose["detail"]["h1"]["state"] == "ok"
+    assert (body["pid"], body["busy"]) == ("**NO WORKER**", "yes")  # no worker: busy "yes"
+    assert set(body["detail"]) == {"h1", "h2"} and body["detail"]["h1"]["state"] == "ok"
+    assert admin.get("/service/list?verbose=1").json()["aa_pool"]["detail"] == body["detail"]
     assert admin.get("/service/list?minimal=true").json()["aa_pool"] == {
         "name": "aa_pool test pool"
     }
-    bad = admin.get("/service/list?verbose=maybe")
-    assert bad.status_code == 400 and "verbose" in bad.json()["message"]
+    bad = admin.get("/service/list?minimal=maybe")
+    assert bad.status_code == 400 and "minimal" in bad.json()["message"]
+
+
+def test_service_list_shows_pools_of_other_entities_with_all(clients, pools):
+    """As nmt-wizard: the pools serving your own entity; ``all`` adds the others you may use."""
+    assert set(clients["trainer_b"].get("/service/list").json()) == {"bb_pool", "mixed"}
+    assert set(clients["superadmin"].get("/service/list").json()) == set()  # none serves SA
+    assert set(clients["superadmin"].get("/service/list?all=True").json()) == {
+        "aa_pool",
+        "bb_pool",
+        "mixed",
+    }
 
 
 def test_describe_and_check(clients, pools):
@@ -28,6 +39,12 @@ def test_describe_and_check(clients, pools):
     body = trainer.get("/service/describe/aa_pool").json()
     assert body["capacity"] == {"gpus": 4, "cpus": 8} and body["entities"] == ["AA"]
     assert [h["name"] for h in body["hosts"]] == ["h1", "h2"]
+    assert body["server"] == {  # nmt-wizard's JSON-Form field of the `server` option
+        "title": "server",
+        "type": "string",
+        "description": "host to run the task on (any when not given)",
+        "enum": ["h1", "h2"],
+    }
     assert trainer.post("/service/check/aa_pool", {"server": "h1"}, format="json").json() == {
         "hosts": ["h1"]
     }
@@ -41,7 +58,7 @@ def test_describe_and_check(clients, pools):
 def _host_details(client) -> list[dict]:
     """The hosts of ``mixed`` as describe and ``service/list?verbose=1`` show them (the same)."""
     described = client.get("/service/describe/mixed").json()["hosts"]
-    listed = client.get("/service/list?verbose=1").json()["mixed"]["detail"]
+    listed = client.get("/service/list?all=true").json()["mixed"]["detail"]
     keys = ("name", "tasks", "reserved_for", "reason")
     assert [{k: h[k] for k in keys} for h in described] == [
         {k: listed[h["name"]][k] for k in keys} for h in described
@@ -219,3 +236,71 @@ def test_an_unreachable_task_store_answers_503_on_pool_routes(clients, pools, se
         response = clients["trainer_a"].get(path)
         assert response.status_code == 503, (path, response.content[:300])
         assert "unavailable" in response.json()["message"]
+
+
+# =============================================================================
+# nmt-wizard HEAD's /service/configs
+# =============================================================================
+def test_service_configs_read_and_replace_the_configuration_in_effect(clients, pools, engine):
+    from tests.tasks_api.helpers import run_worker_until
+
+    admin = clients["admin_a"]
+    current = admin.get("/service/configs/aa_pool").json()
+    assert (current["name"], current["description"]) == ("aa_pool", "aa_pool test pool")
+    assert current["variables"]["server_pool"][0] == {"name": "h1", "gpus": [0, 1], "ncpus": 4}
+
+    posted = fake_pool("other_name", description="aa_pool, posted")  # the name is the pool's
+    answer = admin.post("/service/configs/aa_pool", {"config": json.dumps(posted)})
+    assert answer.status_code == 200 and answer.json() == "ok"
+    assert engine.list_pool_configs("aa_pool") == {
+        "current": "posted",
+        "configs": ["base", "posted"],
+    }
+    current = admin.get("/service/configs/aa_pool").json()
+    assert (current["name"], current["description"]) == ("aa_pool", "aa_pool, posted")
+    assert isinstance(current["updated_at"], float)
+    run_worker_until(
+        engine,
+        "aa_pool",
+        lambda: engine.describe_pool("aa_pool")["description"] == "aa_pool, posted",
+        config_dir=pools,
+    )
+
+
+def test_service_configs_refusals(clients, pools, engine):
+    admin = clients["admin_a"]
+    assert clients["trainer_a"].get("/service/configs/aa_pool").status_code == 403
+    assert clients["trainer_b"].get("/service/configs/aa_pool").status_code == 404
+    assert admin.get("/service/configs/nope").status_code == 404
+    # ``mixed`` serves BB too: A's pool administrator may not replace it
+    refused = admin.post("/service/configs/mixed", {"config": json.dumps(fake_pool("mixed"))})
+    assert refused.status_code == 403
+    bad = admin.post("/service/configs/aa_pool", {"config": "{not json"})
+    assert bad.status_code == 400 and "config" in bad.json()["message"]
+    wrong = fake_pool("aa_pool", callback_interval="soon")
+    bad = admin.post("/service/configs/aa_pool", {"config": json.dumps(wrong)})
+    assert bad.status_code == 400 and "callback_interval" in bad.json()["message"]
+    assert engine.list_pool_configs("aa_pool") == {"current": "base", "configs": ["base"]}
+
+
+def test_service_configs_base_is_for_super_administrators(clients, pools, engine):
+    superadmin = clients["superadmin"]
+    assert superadmin.get("/service/configs/_base").json() == DEFAULT
+    for persona in ("admin_a", "trainer_a"):
+        assert clients[persona].get("/service/configs/_base").status_code == 403
+        refused = clients[persona].post("/service/configs/_base", {"config": "{}"})
+        assert refused.status_code == 403
+
+    base = {**DEFAULT, "callback_interval": 30}
+    answer = superadmin.post("/service/configs/_base", {"config": json.dumps(base)})
+    assert answer.status_code == 200 and answer.json() == {"message": "ok"}
+    assert superadmin.get("/service/configs/_base").json() == base
+    # later named configurations merge over it
+    named = fake_pool("aa_pool")
+    assert superadmin.post("/service/configs/aa_pool", {"config": json.dumps(named)}).json() == "ok"
+    assert engine.configs.load("aa_pool").data["callback_interval"] == 30
+
+    breaking = {**DEFAULT, "variables": []}  # every pool's variables are an object
+    bad = superadmin.post("/service/configs/_base", {"config": json.dumps(breaking)})
+    assert bad.status_code == 400 and "variables" in bad.json()["message"]
+    assert superadmin.get("/service/configs/_base").json() == base

@@ -104,7 +104,8 @@ def test_status_all_fields_and_selected_fields(trainer, task_a):
     body = trainer.get(f"/task/status/{task_a}").json()
     assert body["task_id"] == task_a and body["status"] == "queued"
     assert body["service"] == "aa_pool" and isinstance(body["launched_time"], float)
-    assert "token" not in body and isinstance(body["current_time"], float)
+    assert "token" not in body and isinstance(body["current_time"], int)
+    assert "running_time" not in body and "stopped_time" not in body  # unset: left out
     body = trainer.get(f"/task/status/{task_a}?fields=status,nothing").json()
     assert set(body) == {"task_id", "current_time", "status", "nothing"}
     assert body["nothing"] is None
@@ -186,7 +187,8 @@ def test_files_upload_download_and_bad_names(trainer, task_a):
     response = trainer.get(url)
     assert response.content == b"content"
     assert response["Content-Type"] == "application/octet-stream"
-    assert trainer.get(f"/task/status/{task_a}").json()["files"] == {"dir/a.txt": 7}
+    status = trainer.get(f"/task/status/{task_a}").json()
+    assert (status["files"], status["file_sizes"]) == (["dir/a.txt"], {"dir/a.txt": 7})
     bad = trainer.post(f"/task/file/{task_a}/../x", b"x", content_type="text/plain")
     assert bad.status_code in (400, 404)
     missing = trainer.get(f"/task/file/{task_a}/nope.txt")
@@ -200,8 +202,12 @@ def test_stat(trainer, task_a, engine):
     assert task["duration"] == 15 and task["statistics"] == {"bleu": 31.5}
     bad = trainer.post(f"/task/stat/{task_a}", {**body, "task_id": "other"}, format="json")
     assert bad.status_code == 400 and "task_id" in bad.json()["message"]
-    bad = trainer.post(f"/task/stat/{task_a}", {**body, "statistics": {}}, format="json")
+    empty = trainer.post(f"/task/stat/{task_a}", {**body, "statistics": {}}, format="json")
+    assert empty.status_code == 200 and engine.get_task(task_a)["statistics"] == {}
+    bad = trainer.post(f"/task/stat/{task_a}", {**body, "statistics": [1]}, format="json")
     assert bad.status_code == 400 and "statistics" in bad.json()["message"]
+    bad = trainer.post(f"/task/stat/{task_a}", b"", content_type="application/json")
+    assert bad.status_code == 400 and "statistics empty" in bad.json()["message"]
 
 
 # =============================================================================

@@ -26,12 +26,16 @@ def test_task_token_opens_its_callbacks_only(engine, task_a, make_task):
         == 200
     )
     assert client.get(f"/task/file/{task_a}/out.txt").content == b"x"
+    # nmt-wizard's /file alias: the same callbacks
+    assert client.post(f"/file/{task_a}/b.txt", b"y", content_type="text/plain").status_code == 200
+    assert client.get(f"/file/{task_a}/b.txt").content == b"y"
     # not a callback route, or another task: refused
     assert client.get(f"/task/status/{task_a}").status_code == 403
     assert client.get("/task/list/-*").status_code == 403
     assert client.delete(f"/task/{task_a}").status_code == 403
     other = make_task()
     assert client.put(f"/task/beat/{other}").status_code == 403
+    assert client.post(f"/file/{other}/b.txt", b"y", content_type="text/plain").status_code == 403
 
 
 def test_task_token_reports_the_end_then_dies(engine, task_a):

@@ -11,6 +11,7 @@ __all__ = [
     "ConfigListSerializer",
     "ConfigSelectSerializer",
     "DisableQuerySerializer",
+    "HostDetailSerializer",
     "HostStateSerializer",
     "PoolDescriptionSerializer",
     "PoolListQuerySerializer",
@@ -59,20 +60,52 @@ class PoolDescriptionSerializer(serializers.Serializer):
     command_state = serializers.CharField(allow_null=True)
     disabled = serializers.BooleanField(default=False)
     unusable = serializers.CharField(allow_null=True, default=None)
+    server = serializers.JSONField(
+        required=False,
+        help_text="nmt-wizard's JSON-Form field of the `server` task option (pools of more "
+        "than one host): `title`, `type`, `description`, `enum` (the hosts).",
+    )
+
+
+class HostDetailSerializer(HostStateSerializer):
+    """A host in ``service/list``'s ``detail``: nmt-wizard's fields, then SNW's host state."""
+
+    busy = serializers.CharField(
+        allow_blank=True, help_text="Why the host is not usable (disabled, quarantined), or ''."
+    )
+    reserved = serializers.CharField(
+        allow_blank=True, help_text="The task the host is held for (one you may read), or ''."
+    )
+    capacity = serializers.ListField(
+        child=serializers.IntegerField(), min_length=2, max_length=2, help_text="[GPUs, CPUs]."
+    )
+    usage = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="`<type> <task>: <gpus> (<cpus>)` per task on the host; tasks of entities "
+        "you may not read are summed as `other entities: <gpus> (<cpus>)`.",
+    )
+    avail_gpus = serializers.IntegerField()
+    avail_cpus = serializers.IntegerField()
 
 
 class PoolSummarySerializer(serializers.Serializer):
-    """One pool of ``service/list`` (nmt-wizard's fields; ``detail`` only with ``?verbose``)."""
+    """One pool of ``service/list``: nmt-wizard's fields (only ``name`` with ``?minimal``),
+    then SNW's (``description``, ``entities``, ``active``, ``state``)."""
 
     name = serializers.CharField(help_text="The pool's description (nmt-wizard's `name`).")
+    pid = serializers.CharField(
+        required=False, help_text="Worker ids, comma-separated, or `**NO WORKER**`."
+    )
+    usage = serializers.CharField(required=False, help_text="`G (C)`: GPUs (CPUs) in use.")
+    queued = serializers.IntegerField(required=False)
+    capacity = serializers.CharField(required=False, help_text="`G (C)`: GPUs (CPUs) in all.")
+    busy = serializers.JSONField(
+        required=False, help_text="Number of hosts not usable now, or `yes` without a worker."
+    )
+    detail = serializers.DictField(child=HostDetailSerializer(), required=False)
     description = serializers.CharField(allow_blank=True, required=False)
     entities = serializers.ListField(child=serializers.CharField(), required=False)
-    usage = serializers.CharField(required=False, help_text="`G (C)`: GPUs (CPUs) in use.")
-    capacity = serializers.CharField(required=False, help_text="`G (C)`: GPUs (CPUs) in all.")
-    queued = serializers.IntegerField(required=False)
     active = serializers.IntegerField(required=False)
-    busy = serializers.IntegerField(required=False, help_text="Hosts not usable now.")
-    pid = serializers.CharField(required=False, help_text="Worker ids, or `**NO WORKER**`.")
     state = serializers.CharField(required=False)
     disabled = serializers.BooleanField(
         required=False, help_text='`"disabled"` in its configuration: it takes no task.'
@@ -80,12 +113,16 @@ class PoolSummarySerializer(serializers.Serializer):
     unusable = serializers.CharField(
         required=False, help_text="Only for a pool that cannot run tasks (ec2, torque): why."
     )
-    detail = serializers.DictField(child=HostStateSerializer(), required=False)
 
 
 class PoolListQuerySerializer(serializers.Serializer):
-    minimal = serializers.BooleanField(default=False)
-    verbose = serializers.BooleanField(default=False)
+    minimal = serializers.BooleanField(default=False, help_text="Only each pool's `name`.")
+    all = serializers.BooleanField(
+        default=False, help_text="Also the pools that do not serve your own entity."
+    )
+    verbose = serializers.BooleanField(
+        default=False, help_text="Accepted for older clients; `detail` is always there."
+    )
 
 
 class CommandStateSerializer(serializers.Serializer):

@@ -7,6 +7,7 @@ import json
 from rest_framework import serializers
 
 from nmtwizard import defaults
+from nmtwizard.task import TaskStatus
 from tasks_api.constants import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 
 __all__ = [
@@ -142,6 +143,9 @@ class TaskListQuerySerializer(serializers.Serializer):
     )
     service = serializers.RegexField(r"^[A-Za-z0-9_-]{1,64}$", required=False)
     parent = serializers.RegexField(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$", required=False)
+    with_parent = serializers.BooleanField(
+        default=False, help_text="Accepted for nmt-wizard clients; rows always carry `parent`."
+    )
     offset = serializers.IntegerField(default=0, min_value=0, max_value=1_000_000)
     limit = serializers.IntegerField(
         default=DEFAULT_LIST_LIMIT, min_value=1, max_value=MAX_LIST_LIMIT
@@ -177,15 +181,12 @@ class LogWriteQuerySerializer(serializers.Serializer):
 
 
 class StatSerializer(serializers.Serializer):
+    """``task/stat``: the image's statistics (empty ones too, as nmt-wizard accepts them)."""
+
     task_id = serializers.CharField(max_length=200)
     start_time = serializers.FloatField()
     end_time = serializers.FloatField()
-    statistics = serializers.DictField()
-
-    def validate_statistics(self, value):
-        if not value:
-            raise serializers.ValidationError("statistics empty")
-        return value
+    statistics = serializers.DictField(required=False, default=dict)
 
     def validate(self, attrs):
         if attrs["end_time"] < attrs["start_time"]:
@@ -201,47 +202,71 @@ def _opt(field_class, **kwargs):
 
 
 class _TaskFieldsSerializer(serializers.Serializer):
-    """Fields shared by a task's status and its list row."""
+    """Fields shared by a task's status and its list row (nmt-wizard's, then SNW's)."""
 
     task_id = serializers.CharField()
     type = _opt(serializers.CharField)
     status = _opt(serializers.CharField)
     message = _opt(serializers.CharField)
-    service = _opt(serializers.CharField, help_text="The pool (nmt-wizard's name).")
-    entity = _opt(serializers.CharField, help_text="Owner entity.")
-    user = _opt(serializers.CharField, help_text="Trainer id of the launcher.")
-    parent = _opt(serializers.CharField)
     priority = _opt(serializers.IntegerField)
-    ngpus = _opt(serializers.IntegerField)
-    ncpus = _opt(serializers.IntegerField)
-    launched_time = _opt(serializers.FloatField)
-    queued_time = _opt(serializers.FloatField)
-    running_time = _opt(serializers.FloatField)
-    stopped_time = _opt(serializers.FloatField)
-
-
-class TaskSerializer(_TaskFieldsSerializer):
-    """A task (``task/status``); stored fields not listed here are passed through."""
-
-    pool = _opt(serializers.CharField)
-    alloc_host = _opt(serializers.CharField)
-    alloc_gpus = _opt(serializers.ListField, child=serializers.CharField())
-    alloc_cpus = _opt(serializers.ListField, child=serializers.CharField())
-    updated_time = _opt(serializers.FloatField)
-    content = _opt(serializers.DictField)
-    files = _opt(serializers.DictField, child=serializers.IntegerField())
-    current_time = serializers.FloatField()
-
-
-class TaskListItemSerializer(_TaskFieldsSerializer):
-    """One row of ``task/list`` (nmt-wizard's field names, plus entity and user)."""
-
-    owner = _opt(serializers.CharField)
     alloc_resource = _opt(serializers.CharField)
     alloc_lgpu = _opt(serializers.ListField, child=serializers.CharField())
     alloc_lcpu = _opt(serializers.ListField, child=serializers.CharField())
-    image = _opt(serializers.CharField)
-    model = _opt(serializers.CharField)
+    launched_time = _opt(serializers.FloatField)
+    entity = _opt(serializers.CharField, help_text="Owner entity.")
+    user = _opt(serializers.CharField, help_text="Trainer id of the launcher.")
+    ngpus = _opt(serializers.IntegerField)
+    ncpus = _opt(serializers.IntegerField)
+
+
+#: The other ``<status>_time`` fields and the last beat's ``updated_time``.
+_StatusTimesSerializer = type(
+    "_StatusTimesSerializer",
+    (serializers.Serializer,),
+    {
+        f"{name}_time": _opt(serializers.FloatField)
+        for name in (*(status.value for status in TaskStatus if status != "launched"), "updated")
+    },
+)
+
+
+class TaskSerializer(_TaskFieldsSerializer, _StatusTimesSerializer):
+    """``task/status`` (documentation): only the fields set on the task, never null (as
+    nmt-wizard: its client sorts and subtracts every ``*_time``); stored fields not listed
+    here are passed through. With ``?fields=a,b``: those (null when unset), ``task_id`` and
+    ``current_time``."""
+
+    service = _opt(serializers.CharField, help_text="The pool (nmt-wizard's name).")
+    resource = _opt(serializers.CharField, help_text="Requested host(s), comma-separated, or auto.")
+    parent = _opt(serializers.CharField)
+    container_id = _opt(serializers.CharField)
+    content = _opt(serializers.CharField, help_text="The launch content, as JSON text.")
+    files = _opt(serializers.ListField, child=serializers.CharField(), help_text="File names.")
+    current_time = serializers.IntegerField()
+    # SNW's own fields
+    pool = _opt(serializers.CharField)
+    alloc_host = _opt(serializers.CharField)
+    alloc_gpus = _opt(serializers.ListField, child=serializers.JSONField())
+    alloc_cpus = _opt(serializers.ListField, child=serializers.JSONField())
+    file_sizes = _opt(
+        serializers.DictField, child=serializers.IntegerField(), help_text="Name -> bytes."
+    )
+
+
+class TaskListItemSerializer(_TaskFieldsSerializer):
+    """One row of ``task/list``: nmt-wizard's fields and types (null when unset), then SNW's."""
+
+    service = serializers.CharField(allow_blank=True, help_text="The pool.")
+    resource = serializers.CharField(help_text="Requested host(s), comma-separated, or `auto`.")
+    iterations = _opt(serializers.IntegerField, help_text="Always null (as nmt-wizard).")
+    parent = serializers.CharField(allow_blank=True, help_text="Parent task, or ''.")
+    owner = _opt(serializers.CharField)
+    image = serializers.CharField(help_text="`image:tag`, or `-`.")
+    model = serializers.CharField(help_text="The command's `-m` value, or `-`.")
+    # SNW's own fields
+    queued_time = _opt(serializers.FloatField)
+    running_time = _opt(serializers.FloatField)
+    stopped_time = _opt(serializers.FloatField)
     iteration = _opt(serializers.IntegerField)
 
 

@@ -8,6 +8,7 @@ request waits for a worker.
 from __future__ import annotations
 
 import json
+import time
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -28,7 +29,7 @@ from tasks_api.api.serializers import (
     PoolSummarySerializer,
 )
 from tasks_api.api.views.base import EngineViewSet, errors
-from tasks_api.constants import PoolRule
+from tasks_api.constants import POSTED_CONFIG, PoolRule
 
 __all__ = ["PoolViewSet"]
 
@@ -38,6 +39,7 @@ _HOST = OpenApiParameter("host", OpenApiTypes.STR, OpenApiParameter.PATH)
 _OK = OpenApiResponse(MessageSerializer, description="Done.")
 _OPTIONS = {"type": "object", "additionalProperties": True, "description": "Task options."}
 _CHECK = {"type": "object", "additionalProperties": True, "description": "The service's answer."}
+_CONFIG = {"type": "object", "additionalProperties": True, "description": "A configuration."}
 
 
 class PoolViewSet(EngineViewSet):
@@ -48,6 +50,10 @@ class PoolViewSet(EngineViewSet):
         "describe": PoolRule.VIEW,
         "check_get": PoolRule.VIEW,
         "check_post": PoolRule.VIEW,
+        "base_config_get": PoolRule.ADMIN,
+        "base_config_post": PoolRule.ADMIN,
+        "configs_get": PoolRule.EDIT_CONFIG,
+        "configs_post": PoolRule.EDIT_CONFIG,
         "listconfig": PoolRule.EDIT_CONFIG,
         "setconfig": PoolRule.EDIT_CONFIG,
         "addconfig": PoolRule.EDIT_CONFIG,
@@ -73,7 +79,10 @@ class PoolViewSet(EngineViewSet):
         responses={
             200: OpenApiResponse(
                 PoolMapSerializer,
-                description="Pool name -> summary, for the pools you may use or administer.",
+                description=(
+                    "Pool name -> summary (nmt-wizard's shape), for the pools you may use or "
+                    "administer that serve your entity (`all`: every one of them)."
+                ),
             ),
             **errors(400),
         },
@@ -82,20 +91,23 @@ class PoolViewSet(EngineViewSet):
         query = PoolListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         engine = self.engine
-        result = {}
         readable = scoping.task_read_scope(request.user)
+        listed = []
         for description in scoping.visible_pools(request.user, engine, engine.list_pools()):
             entities = scoping.pool_entities(engine, description["name"])
-            if query.validated_data["verbose"]:
+            if query.validated_data["all"] or request.user.entity.entity_code in entities:
                 description = selectors.pool_without_unreadable_tasks(engine, description, readable)
-            summary = selectors.pool_summary(
-                description,
-                entities,
-                minimal=query.validated_data["minimal"],
-                verbose=query.validated_data["verbose"],
-            )
-            result[description["name"]] = PoolSummarySerializer(summary).data
-        return Response(result)
+                listed.append((description, entities))
+        minimal = query.validated_data["minimal"]
+        types = {} if minimal else selectors.pool_task_types(engine, [d for d, _ in listed])
+        return Response(
+            {
+                description["name"]: PoolSummarySerializer(
+                    selectors.pool_summary(description, entities, types, minimal=minimal)
+                ).data
+                for description, entities in listed
+            }
+        )
 
     @extend_schema(
         tags=["pools"],
@@ -110,6 +122,7 @@ class PoolViewSet(EngineViewSet):
             self.engine, self.engine.describe_pool(pool), scoping.task_read_scope(request.user)
         )
         description["entities"] = sorted(entities)
+        description.update(selectors.pool_options_form(description))
         return Response(PoolDescriptionSerializer(description).data)
 
     def _check(self, request, pool: str):
@@ -163,19 +176,25 @@ class PoolViewSet(EngineViewSet):
         "description": "Add or replace a named configuration (validated; `base` is read-only).",
     }
 
-    @extend_schema(operation_id="service_setconfig", **_setconfig_schema)
-    def setconfig(self, request, pool: str, name: str):
-        self._pool(pool)
+    @staticmethod
+    def _config_input(request) -> dict:
+        """The ``config`` field: a JSON object, or its JSON text (nmt-wizard's form field)."""
         serializer = ConfigInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         config = serializer.validated_data["config"]
-        if not isinstance(config, dict | str):
-            raise serializers.ValidationError({"config": "expected a JSON object"})
         if isinstance(config, str):
             try:
                 config = json.loads(config)
             except ValueError:
                 raise serializers.ValidationError({"config": "not valid JSON"}) from None
+        if not isinstance(config, dict):
+            raise serializers.ValidationError({"config": "expected a JSON object"})
+        return config
+
+    @extend_schema(operation_id="service_setconfig", **_setconfig_schema)
+    def setconfig(self, request, pool: str, name: str):
+        self._pool(pool)
+        config = self._config_input(request)
         scoping.check_config_entities(request.user, pool, config)
         self.engine.add_pool_config(pool, name, config)
         return Response({"message": f"configuration {name} of {pool} saved"})
@@ -183,6 +202,81 @@ class PoolViewSet(EngineViewSet):
     @extend_schema(operation_id="service_addconfig", **_setconfig_schema)
     def addconfig(self, request, pool: str, name: str):
         return self.setconfig(request, pool, name)
+
+    # nmt-wizard HEAD's ``/service/configs``: the configuration in effect, read and replaced
+    # whole. A posted one is stored as the named configuration ``posted`` and selected (the
+    # worker reloads it, keeping its tasks); the pool file stays available as ``base``.
+    _config_body = {
+        "multipart/form-data": ConfigInputSerializer,
+        "application/x-www-form-urlencoded": ConfigInputSerializer,
+        "application/json": ConfigInputSerializer,
+    }
+
+    @extend_schema(
+        tags=["pool administration"],
+        operation_id="service_configs_base_get",
+        request=None,
+        responses={200: OpenApiResponse(_CONFIG, description="The shared base."), **errors()},
+        description="The base configuration every pool's is merged over (`default.json`); "
+        "super administrators only.",
+    )
+    def base_config_get(self, request):
+        scoping.base_config_access(request.user)
+        return Response(self.engine.get_base_config())
+
+    @extend_schema(
+        tags=["pool administration"],
+        operation_id="service_configs_base_post",
+        request=_config_body,
+        responses={200: _OK, **errors(400)},
+        description=(
+            "Replace the base configuration (form field `config`: JSON text), refused when a "
+            "pool's selected configuration would not be valid over it. Named configurations "
+            "selected from then on merge over it; at its next start the launcher reads "
+            "`default.json` again, so make lasting changes in that file. Super administrators "
+            "only."
+        ),
+    )
+    def base_config_post(self, request):
+        scoping.base_config_access(request.user)
+        self.engine.set_base_config(self._config_input(request))
+        return Response({"message": "ok"})
+
+    @extend_schema(
+        tags=["pool administration"],
+        operation_id="service_configs_get",
+        parameters=[_POOL],
+        request=None,
+        responses={200: OpenApiResponse(_CONFIG, description="The selected one."), **errors(404)},
+        description="The pool's configuration in effect (the selected one).",
+    )
+    def configs_get(self, request, pool: str):
+        self._pool(pool)
+        current = self.engine.list_pool_configs(pool)["current"]
+        return Response(self.engine.get_pool_config(pool, current))
+
+    @extend_schema(
+        tags=["pool administration"],
+        operation_id="service_configs_post",
+        parameters=[_POOL],
+        request=_config_body,
+        responses={
+            200: OpenApiResponse({"type": "string", "enum": ["ok"]}, description="Selected."),
+            **errors(400, 404),
+        },
+        description=(
+            "Replace the pool's configuration (form field `config`: JSON text; its `name` is "
+            "set to the pool and `updated_at` to now): validated, stored as `posted` and "
+            "selected; the worker reloads it at its next tick, keeping its tasks."
+        ),
+    )
+    def configs_post(self, request, pool: str):
+        self._pool(pool)
+        config = {**self._config_input(request), "name": pool, "updated_at": time.time()}
+        scoping.check_config_entities(request.user, pool, config)
+        self.engine.add_pool_config(pool, POSTED_CONFIG, config)
+        self.engine.select_pool_config(pool, POSTED_CONFIG)
+        return Response("ok")
 
     @extend_schema(
         tags=["pool administration"],

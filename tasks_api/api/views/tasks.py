@@ -96,6 +96,8 @@ class TaskViewSet(EngineViewSet):
         "file_put": TaskRule.CALLBACK,
         "stat": TaskRule.CALLBACK,
         "file_get": TaskRule.READ_OR_CALLBACK,
+        "file_alias_get": TaskRule.READ_OR_CALLBACK,
+        "file_alias_put": TaskRule.CALLBACK,
     }
     # Routes a task-restricted token may call (accounts.authentication), for its own task only.
     task_callback = frozenset(
@@ -107,11 +109,17 @@ class TaskViewSet(EngineViewSet):
             "log_replace",
             "file_put",
             "file_get",
+            "file_alias_get",
+            "file_alias_put",
             "stat",
         }
     )
     task_callback_kwarg = "task_id"
-    raw_renderers = {"log_read": PlainTextRenderer, "file_get": PassthroughRenderer}
+    raw_renderers = {
+        "log_read": PlainTextRenderer,
+        "file_get": PassthroughRenderer,
+        "file_alias_get": PassthroughRenderer,
+    }
 
     def _task(self, task_id: str) -> dict:
         return scoping.task_access(self.request, self.engine, task_id, self.rules[self.action])
@@ -191,14 +199,15 @@ class TaskViewSet(EngineViewSet):
         parameters=[_TASK_ID, TaskStatusQuerySerializer],
         request=None,
         responses={200: TaskSerializer, **errors(400, 404)},
-        description="Every field of the task (or only `?fields=a,b`), its files and the time.",
+        description=(
+            "Every field set on the task (unset ones are left out), `content` as JSON text, "
+            "its files and the time; with `?fields=a,b` only those (null when unset)."
+        ),
     )
     def status(self, request, task_id: str):
         query = self._query(TaskStatusQuerySerializer)
         task = self._task(task_id)
-        task["files"] = self.engine.list_files(task_id)
-        task["service"] = task.get("pool")
-        full = {**task, **TaskSerializer(task).data}
+        full = selectors.task_status(task, self.engine.list_files(task_id))
         if query.get("fields"):
             wanted = query["fields"].split(",")
             full = {
@@ -255,16 +264,17 @@ class TaskViewSet(EngineViewSet):
         response[LOG_OFFSET_HEADER] = str(offset)
         return response
 
-    @extend_schema(
-        tags=["task files"],
-        operation_id="task_file_get",
-        parameters=[_TASK_ID, _FILE_NAME],
-        request=None,
-        responses={
+    _file_get_schema = {
+        "tags": ["task files"],
+        "parameters": [_TASK_ID, _FILE_NAME],
+        "request": None,
+        "responses": {
             (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY),
             **errors(400, 404),
         },
-    )
+    }
+
+    @extend_schema(operation_id="task_file_get", **_file_get_schema)
     def file_get(self, request, task_id: str, name: str):
         self._task(task_id)
         data = self.engine.get_file(task_id, name)
@@ -370,18 +380,28 @@ class TaskViewSet(EngineViewSet):
         data = read_body(request, MAX_LOG_REQUEST)
         return Response({"message": "ok", "offset": self.engine.write_log(task_id, data)})
 
-    @extend_schema(
-        tags=["task files"],
-        operation_id="task_file_put",
-        parameters=[_TASK_ID, _FILE_NAME],
-        request={"application/octet-stream": OpenApiTypes.BINARY},
-        responses={200: _OK, **errors(400, 404, 413)},
-        description="Store the body as a task file (no `..`, no absolute path).",
-    )
+    _file_put_schema = {
+        "tags": ["task files"],
+        "parameters": [_TASK_ID, _FILE_NAME],
+        "request": {"application/octet-stream": OpenApiTypes.BINARY},
+        "responses": {200: _OK, **errors(400, 404, 413)},
+        "description": "Store the body as a task file (no `..`, no absolute path).",
+    }
+
+    @extend_schema(operation_id="task_file_put", **_file_put_schema)
     def file_put(self, request, task_id: str, name: str):
         self._task(task_id)
         self.engine.put_file(task_id, name, read_body(request, MAX_UPLOAD))
         return Response({"message": "ok"})
+
+    # nmt-wizard's ``/file/<task_id>/<name>``: the same routes under a shorter path.
+    @extend_schema(operation_id="file_get", **_file_get_schema)
+    def file_alias_get(self, request, task_id: str, name: str):
+        return self.file_get(request, task_id, name)
+
+    @extend_schema(operation_id="file_put", **_file_put_schema)
+    def file_alias_put(self, request, task_id: str, name: str):
+        return self.file_put(request, task_id, name)
 
     @extend_schema(
         tags=["task callbacks"],
@@ -389,10 +409,15 @@ class TaskViewSet(EngineViewSet):
         parameters=[_TASK_ID],
         request=StatSerializer,
         responses={200: _OK, **errors(400, 404)},
-        description="Record the task's statistics and duration.",
+        description=(
+            "Record the task's statistics (`{}` or none at all is accepted) and duration; "
+            "an empty body is refused (`statistics empty`)."
+        ),
     )
     def stat(self, request, task_id: str):
         self._task(task_id)
+        if not request.data:
+            raise serializers.ValidationError({"statistics": "statistics empty"})
         serializer = StatSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
