@@ -32,6 +32,7 @@ __all__ = [
     "launch_entity",
     "pool_access",
     "pool_entities",
+    "pool_listed",
     "sent_by_the_task",
     "task_access",
     "task_read_scope",
@@ -125,6 +126,13 @@ def visible_pools(user, engine: Engine, pools: list[dict]) -> list[dict]:
     if policy.is_admin(user):
         return pools
     return [p for p in pools if _pool_allows(user, PoolRule.VIEW, pool_entities(engine, p["name"]))]
+
+
+def pool_listed(user, entities: frozenset[str], *, every_pool: bool) -> bool:
+    """Whether ``service/list`` shows a pool of ``entities`` that ``user`` may see
+    (:func:`visible_pools`): as in nmt-wizard, only the pools serving the user's own entity,
+    unless ``every_pool`` (``?all``) asks for all of them."""
+    return every_pool or user.entity.entity_code in entities
 
 
 def launch_entity(user, entities: frozenset[str], requested: str | None) -> str:

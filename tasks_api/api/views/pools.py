@@ -95,7 +95,7 @@ class PoolViewSet(EngineViewSet):
         listed = []
         for description in scoping.visible_pools(request.user, engine, engine.list_pools()):
             entities = scoping.pool_entities(engine, description["name"])
-            if query.validated_data["all"] or request.user.entity.entity_code in entities:
+            if scoping.pool_listed(request.user, entities, every_pool=query.validated_data["all"]):
                 description = selectors.pool_without_unreadable_tasks(engine, description, readable)
                 listed.append((description, entities))
         minimal = query.validated_data["minimal"]
