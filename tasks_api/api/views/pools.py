@@ -8,7 +8,6 @@ request waits for a worker.
 from __future__ import annotations
 
 import json
-import time
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -16,7 +15,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from accounts.api.serializers import MessageSerializer
-from tasks_api import scoping, selectors
+from tasks_api import scoping, selectors, services
 from tasks_api.api.serializers import (
     CommandStateSerializer,
     ConfigInputSerializer,
@@ -29,7 +28,7 @@ from tasks_api.api.serializers import (
     PoolSummarySerializer,
 )
 from tasks_api.api.views.base import EngineViewSet, errors
-from tasks_api.constants import POSTED_CONFIG, PoolRule
+from tasks_api.constants import PoolRule
 
 __all__ = ["PoolViewSet"]
 
@@ -239,7 +238,8 @@ class PoolViewSet(EngineViewSet):
     )
     def base_config_post(self, request):
         scoping.base_config_access(request.user)
-        self.engine.set_base_config(self._config_input(request))
+        config = self._config_input(request)
+        services.base_config_replace(actor=request.user, engine=self.engine, config=config)
         return Response({"message": "ok"})
 
     @extend_schema(
@@ -271,11 +271,12 @@ class PoolViewSet(EngineViewSet):
         ),
     )
     def configs_post(self, request, pool: str):
-        self._pool(pool)
-        config = {**self._config_input(request), "name": pool, "updated_at": time.time()}
-        scoping.check_config_entities(request.user, pool, config)
-        self.engine.add_pool_config(pool, POSTED_CONFIG, config)
-        self.engine.select_pool_config(pool, POSTED_CONFIG)
+        entities = self._pool(pool)
+        config = self._config_input(request)
+        entities |= scoping.check_config_entities(request.user, pool, config)
+        services.pool_config_replace(
+            actor=request.user, engine=self.engine, pool=pool, entities=entities, config=config
+        )
         return Response("ok")
 
     @extend_schema(
