@@ -108,10 +108,11 @@ class Engine:
 
         Called at launcher start so tasks can be queued before a worker runs; a pool whose
         selected configuration is not ``base`` keeps its description until its worker reloads.
+        Pools merge over the shared base in force: a posted one while ``default.json`` is
+        unchanged since (:meth:`ConfigLibrary.publish_default`).
         """
-        default = load_default(config_dir)
         pools = load_all_pools(config_dir)
-        self.configs.publish_default(default)
+        default = self.configs.publish_default(load_default(config_dir))
         for config in pools.values():
             self.configs.publish_base(config, default)
             if self.configs.current_name(config.name) == "base":

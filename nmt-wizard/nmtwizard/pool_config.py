@@ -29,6 +29,7 @@ in place, keeping queued and running tasks.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ __all__ = [
 BASE_CONFIG = "base"
 DEFAULT_FILE = "default.json"
 _POOL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+log = logging.getLogger(__name__)
 _CONFIG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ENTITY_CODE = re.compile(r"^[A-Za-z]{2}$")
 # nmt-wizard plugin modules with no SNW service: such a pool loads as ``invalid``.
@@ -354,8 +356,8 @@ class ConfigLibrary:
     """Named configurations of a pool, in Redis; ``base`` mirrors the pool file.
 
     The pool hash holds ``current_config`` (selected name), ``config_version`` (bumped on every
-    select, watched by the worker) and ``default_config`` (the JSON of ``default.json`` the base
-    was merged over, so named configs merge the same way).
+    select, watched by the worker) and ``default_config`` (the JSON of the shared base in force,
+    :meth:`publish_default`, so named configs merge over it).
     """
 
     def __init__(self, client, keys: Keys):
@@ -439,31 +441,62 @@ class ConfigLibrary:
         HEAD's ``_base``)."""
         return json.loads(self.redis.get(self.keys.base_config()) or "{}")
 
-    def publish_default(self, default: dict) -> None:
-        """Record ``default.json`` as the shared base (at launcher start)."""
-        self.redis.set(self.keys.base_config(), json.dumps(default))
+    def publish_default(self, default: dict) -> dict:
+        """Record ``default.json`` as read at a process start (launcher or worker) and return
+        the shared base in force: a posted one (:meth:`set_base`) survives as long as the
+        file's content is the one it was posted over; once the file changed, the file wins
+        and the posted base is dropped. Key order and layout of the file do not count."""
+        file_text = json.dumps(default, sort_keys=True)
+
+        def publish(pipe) -> tuple[str, bool]:
+            posted = pipe.hgetall(self.keys.base_posted())
+            kept = bool(posted) and posted.get("file") == file_text
+            text = posted["config"] if kept else file_text
+            pipe.multi()
+            pipe.set(self.keys.base_file(), file_text)
+            pipe.set(self.keys.base_config(), text)
+            if not kept:
+                pipe.delete(self.keys.base_posted())
+            return text, bool(posted) and not kept
+
+        text, dropped = self.redis.transaction(
+            publish, self.keys.base_posted(), self.keys.base_file(), value_from_callable=True
+        )
+        if dropped:
+            log.warning("default.json changed since a base configuration was posted: it applies")
+        return json.loads(text)
 
     def set_base(self, data: dict | str) -> None:
         """Replace the shared base after checking that every pool's selected configuration
-        stays valid over it. Named configurations added or selected from now on merge over
-        it; each ``base`` configuration is its file merged over ``default.json`` and, like
-        the shared base, is read again from the files when the launcher restarts."""
+        stays valid over it, atomically: a configuration added or selected meanwhile makes it
+        check again. Named configurations added or selected from now on merge over it; each
+        ``base`` configuration is its file merged over ``default.json``. The posted base
+        outlives process starts until ``default.json`` changes (:meth:`publish_default`)."""
         if isinstance(data, str):
             data = _parse_json(data, "the base configuration")
         if not isinstance(data, dict):
             raise ConfigError("the base configuration: the top level must be a JSON object")
-        pools = sorted(self.redis.smembers(self.keys.pools()))
-        for pool in pools:
-            name = self.current_name(pool)
-            parse_pool_config(
-                self.get(pool, name), f"configuration {name!r} of pool {pool!r}", data
-            )
         text = json.dumps(data)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.set(self.keys.base_config(), text)
-        for pool in pools:
-            pipe.hset(self.keys.pool(pool), "default_config", text)
-        pipe.execute()
+
+        def replace(pipe) -> None:
+            pools = sorted(pipe.smembers(self.keys.pools()))
+            for pool in pools:
+                pipe.watch(self.keys.pool(pool), self.keys.configs(pool))
+            for pool in pools:
+                name = pipe.hget(self.keys.pool(pool), "current_config") or BASE_CONFIG
+                stored = pipe.hget(self.keys.configs(pool), name)
+                if stored is None:
+                    raise ConfigNotFound(f"pool {pool!r} has no configuration {name!r}")
+                where = f"configuration {name!r} of pool {pool!r}"
+                parse_pool_config(json.loads(stored), where, data)
+            posted = {"config": text, "file": pipe.get(self.keys.base_file()) or ""}
+            pipe.multi()
+            pipe.set(self.keys.base_config(), text)
+            pipe.hset(self.keys.base_posted(), mapping=posted)
+            for pool in pools:
+                pipe.hset(self.keys.pool(pool), "default_config", text)
+
+        self.redis.transaction(replace, self.keys.pools(), self.keys.base_file())
 
     def delete(self, pool: str, name: str) -> None:
         self._require_pool(pool)

@@ -5,6 +5,8 @@ import re
 
 import pytest
 
+from nmtwizard import pool_config
+from nmtwizard.api import Engine
 from nmtwizard.exceptions import ConfigError, Conflict, InvalidRequest
 from nmtwizard.pool_config import load_all_pools, load_pool, merge_config, ttl_for
 
@@ -440,3 +442,59 @@ def test_the_shared_base_is_published_and_replaced_only_when_every_pool_stays_va
     with pytest.raises(ConfigError, match="the base configuration: invalid JSON"):
         engine.set_base_config("{nope")
     assert engine.get_base_config()["callback_interval"] == 30
+
+
+def test_a_posted_base_survives_process_starts_until_default_json_changes(
+    engine, config_dir, redis_url, make_worker
+):
+    engine.sync_pool_configs(config_dir)
+    engine.set_base_config({**DEFAULT, "callback_interval": 30})
+
+    # another launcher process (a gunicorn worker, a recycle, a replica) and the pool's worker
+    Engine.from_url(redis_url).sync_pool_configs(config_dir)
+    make_worker()
+    assert engine.get_base_config()["callback_interval"] == 30
+    engine.add_pool_config("pool", "named", fake_pool())
+    assert engine.configs.load("pool", "named").data["callback_interval"] == 30
+
+    # the same file laid out differently is not a change
+    (config_dir / "default.json").write_text(json.dumps(DEFAULT, indent=4, sort_keys=True))
+    Engine.from_url(redis_url).sync_pool_configs(config_dir)
+    assert engine.get_base_config()["callback_interval"] == 30
+
+    # an edited default.json wins, and the posted base is gone for good
+    (config_dir / "default.json").write_text(json.dumps({**DEFAULT, "callback_interval": 45}))
+    Engine.from_url(redis_url).sync_pool_configs(config_dir)
+    assert engine.get_base_config()["callback_interval"] == 45
+    engine.add_pool_config("pool", "named", fake_pool())
+    assert engine.configs.load("pool", "named").data["callback_interval"] == 45
+    (config_dir / "default.json").write_text(json.dumps(DEFAULT))
+    Engine.from_url(redis_url).sync_pool_configs(config_dir)
+    assert engine.get_base_config()["callback_interval"] == 60
+
+
+def test_a_configuration_selected_while_the_base_is_checked_is_checked_too(
+    engine, config_dir, redis_url, monkeypatch
+):
+    """The base is validated against every pool and then written: a configuration selected in
+    between (valid over the old base, not over the new one) makes the replacement check again
+    and fail, instead of leaving a pool whose worker cannot load its configuration."""
+    engine.sync_pool_configs(config_dir)
+    other = Engine.from_url(redis_url)  # another launcher process
+    check = pool_config.parse_pool_config
+    selected = []
+
+    def select_meanwhile(data, source, default=None):
+        if not selected:
+            selected.append(True)
+            other.add_pool_config("pool", "named", {**fake_pool(), "disabled": 0})
+            other.select_pool_config("pool", "named")
+        return check(data, source, default)
+
+    monkeypatch.setattr(pool_config, "parse_pool_config", select_meanwhile)
+    message = "configuration 'named' of pool 'pool': key disabled: expected boolean"
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        engine.set_base_config({**DEFAULT, "disabled": False})
+
+    assert engine.get_base_config() == DEFAULT
+    assert engine.configs.load("pool").data["disabled"] == 0

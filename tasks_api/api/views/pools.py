@@ -231,9 +231,11 @@ class PoolViewSet(EngineViewSet):
         description=(
             "Replace the base configuration (form field `config`: JSON text), refused when a "
             "pool's selected configuration would not be valid over it. Named configurations "
-            "selected from then on merge over it; at its next start the launcher reads "
-            "`default.json` again, so make lasting changes in that file. Super administrators "
-            "only."
+            "added or selected from then on merge over it. The posted base outlives launcher "
+            "and worker restarts as long as `default.json` keeps the content it had when the "
+            "base was posted; once that file is edited, the file's base applies again at the "
+            "next start and the posted one is dropped (key order and layout do not count). "
+            "Super administrators only."
         ),
     )
     def base_config_post(self, request):
