@@ -70,6 +70,7 @@ def task_launch(
         files=files,
         iterations=content.get("iterations"),
         parent=content.get("parent"),
+        dependency=content.get("dependency"),
         name=content.get("name"),
         exec_mode=content["exec_mode"],
         wait_after_launch=content.get("wait_after_launch"),

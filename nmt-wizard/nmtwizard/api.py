@@ -150,6 +150,7 @@ class Engine:
         files: dict[str, bytes] | None = None,
         iterations: int | None = None,
         parent: str | None = None,
+        dependency: str | None = None,
         name: str | None = None,
         exec_mode: bool = False,
         wait_after_launch: float | None = None,
@@ -167,7 +168,9 @@ class Engine:
         waits for that task when it exists and its entity is in ``visible_entities`` (None:
         any); a model that is no task here (or not one the caller may see) only names the ids.
         Uploaded ``files`` go to the prepr, main and score tasks. Raises InvalidRequest /
-        CapacityError for bad input, PoolNotFound, TaskNotFound (unknown ``parent``).
+        CapacityError for bad input, PoolNotFound, TaskNotFound (unknown ``parent`` or
+        ``dependency``). ``dependency`` (nmt-wizard HEAD's) replaces what the first task waits
+        for and leaves the model as it is.
         """
         info = self._pool_info(pool)
         _require_open(pool, info)
@@ -194,6 +197,10 @@ class Engine:
         else:
             model = chains.model_of(command)
             depends_on = self._waitable(model, visible_entities)
+        if dependency:
+            if not self.redis.exists(self.keys.task(dependency)):
+                raise TaskNotFound(f"dependency task {dependency} does not exist")
+            depends_on = dependency
         plan = chains.plan_chain(
             chains.ChainRequest(
                 trainer_id=trainer_id,
