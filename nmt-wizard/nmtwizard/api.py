@@ -545,6 +545,7 @@ class Engine:
         active = self.redis.zcard(self.keys.active(pool))
         queued = self.store.queue_length(pool)
         lease = self.redis.get(self.keys.lease(pool))
+        host_key_files = json.loads(info.get("host_key_files") or "{}")
         return {
             "name": pool,
             "description": info.get("description", ""),
@@ -565,6 +566,8 @@ class Engine:
             # Added for issue 13: nmt-wizard's "disabled" pools and unusable (ec2, torque) ones.
             "disabled": info.get("disabled") == "1",
             "unusable": info.get("unusable") or None,
+            # Added for issue 13: ssh pools, where host keys are checked (paths, no secrets).
+            **({"known_hosts": host_key_files} if host_key_files else {}),
         }
 
     @_unavailable

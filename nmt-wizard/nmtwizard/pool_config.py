@@ -513,7 +513,7 @@ def publish_description(client, keys: Keys, config: PoolConfig) -> None:
     from nmtwizard.services import get_service_class  # the registry imports plugins
 
     hosts = [host.describe() for host in config.hosts]
-    contract_images = get_service_class(config.service)(config).contract_images()
+    service = get_service_class(config.service)(config)
     client.hset(
         keys.pool(config.name),
         mapping={
@@ -526,7 +526,8 @@ def publish_description(client, keys: Keys, config: PoolConfig) -> None:
             "registry_defaults": json.dumps(_registry_defaults(config)),
             "callback_url": config.callback_url or "",
             "callback_interval": config.data.get("callback_interval") or 0,
-            "contract_images": json.dumps(contract_images),
+            "contract_images": json.dumps(service.contract_images()),
+            "host_key_files": json.dumps(service.host_key_files()),
             "disabled": int(config.disabled),
             "unusable": config.unusable or "",
         },

@@ -1,6 +1,7 @@
 """Pool configuration: merge over default.json, validation naming file and key, named configs."""
 
 import json
+import logging
 import re
 
 import pytest
@@ -498,3 +499,57 @@ def test_a_configuration_selected_while_the_base_is_checked_is_checked_too(
 
     assert engine.get_base_config() == DEFAULT
     assert engine.configs.load("pool").data["disabled"] == 0
+
+
+def _ssh_pool(tmp_path, **variables) -> dict:
+    key = tmp_path / "id_ed25519"
+    key.write_text("not read before a connection")
+    server = {"host": "gpu1", "gpus": [0], "ncpus": 2, "work_dir": "/srv/snw"}
+    return {
+        "name": "pool",
+        "description": "ssh pool",
+        "service": "ssh",
+        "variables": {"key_filename": str(key), "server_pool": [server], **variables},
+    }
+
+
+def _ssh_warnings(caplog) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "nmtwizard.services.ssh" and r.levelno == logging.WARNING
+    ]
+
+
+def test_a_worker_warns_once_which_known_hosts_an_ssh_pool_falls_back_to(
+    engine, tmp_path, monkeypatch, caplog, make_worker
+):
+    """nmt-wizard pool files name no known_hosts: the worker user's is used, and said so."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "known_hosts").write_text("")
+    monkeypatch.setenv("HOME", str(home))
+    directory = write_config(tmp_path / "ssh", _ssh_pool(tmp_path))
+
+    with caplog.at_level(logging.WARNING):
+        make_worker(directory=directory)
+
+    assert _ssh_warnings(caplog) == [
+        f"pool pool names no known_hosts: host keys are checked against "
+        f"{tmp_path}/home/.ssh/known_hosts (the worker user's)"
+    ]
+    assert engine.describe_pool("pool")["known_hosts"] == {"gpu1": "~/.ssh/known_hosts"}
+
+
+def test_an_ssh_pool_naming_its_known_hosts_starts_without_warning(
+    engine, tmp_path, caplog, make_worker
+):
+    known_hosts = tmp_path / "pool_known_hosts"
+    known_hosts.write_text("")
+    pool = _ssh_pool(tmp_path, known_hosts=str(known_hosts))
+
+    with caplog.at_level(logging.WARNING):
+        make_worker(directory=write_config(tmp_path / "ssh", pool))
+
+    assert _ssh_warnings(caplog) == []
+    assert engine.describe_pool("pool")["known_hosts"] == {"gpu1": f"{tmp_path}/pool_known_hosts"}
