@@ -112,9 +112,9 @@ class Engine:
         unchanged since (:meth:`ConfigLibrary.publish_default`).
         """
         pools = load_all_pools(config_dir)
-        default = self.configs.publish_default(load_default(config_dir))
+        self.configs.publish_default(load_default(config_dir))
         for config in pools.values():
-            self.configs.publish_base(config, default)
+            self.configs.publish_base(config)
             if self.configs.current_name(config.name) == "base":
                 publish_description(self.redis, self.keys, config)
         return sorted(pools)

@@ -364,15 +364,21 @@ class ConfigLibrary:
         self.redis = client
         self.keys = keys
 
-    def publish_base(self, config: PoolConfig, default: dict) -> None:
-        """Store the file configuration as ``base``; select it when nothing is selected."""
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.sadd(self.keys.pools(), config.name)
-        pipe.hset(self.keys.configs(config.name), BASE_CONFIG, json.dumps(config.data))
-        pipe.hset(self.keys.pool(config.name), "default_config", json.dumps(default))
-        pipe.hsetnx(self.keys.pool(config.name), "current_config", BASE_CONFIG)
-        pipe.hsetnx(self.keys.pool(config.name), "config_version", 0)
-        pipe.execute()
+    def publish_base(self, config: PoolConfig) -> None:
+        """Store the file configuration as ``base``; select it when nothing is selected. The
+        pool merges over the shared base in force (:meth:`publish_default` comes first), read
+        and copied atomically against a replacement (:meth:`set_base`)."""
+
+        def publish(pipe) -> None:
+            default = pipe.get(self.keys.base_config()) or "{}"
+            pipe.multi()
+            pipe.sadd(self.keys.pools(), config.name)
+            pipe.hset(self.keys.configs(config.name), BASE_CONFIG, json.dumps(config.data))
+            pipe.hset(self.keys.pool(config.name), "default_config", default)
+            pipe.hsetnx(self.keys.pool(config.name), "current_config", BASE_CONFIG)
+            pipe.hsetnx(self.keys.pool(config.name), "config_version", 0)
+
+        self.redis.transaction(publish, self.keys.base_config())
 
     def _require_pool(self, pool: str) -> None:
         if not self.redis.sismember(self.keys.pools(), pool):
@@ -441,30 +447,28 @@ class ConfigLibrary:
         HEAD's ``_base``)."""
         return json.loads(self.redis.get(self.keys.base_config()) or "{}")
 
-    def publish_default(self, default: dict) -> dict:
-        """Record ``default.json`` as read at a process start (launcher or worker) and return
-        the shared base in force: a posted one (:meth:`set_base`) survives as long as the
-        file's content is the one it was posted over; once the file changed, the file wins
-        and the posted base is dropped. Key order and layout of the file do not count."""
+    def publish_default(self, default: dict) -> None:
+        """Record ``default.json`` as read at a process start (launcher or worker) and set the
+        shared base in force: a posted one (:meth:`set_base`) survives as long as the file's
+        content is the one it was posted over; once the file changed, the file wins and the
+        posted base is dropped. Key order and layout of the file do not count."""
         file_text = json.dumps(default, sort_keys=True)
 
-        def publish(pipe) -> tuple[str, bool]:
+        def publish(pipe) -> bool:
             posted = pipe.hgetall(self.keys.base_posted())
             kept = bool(posted) and posted.get("file") == file_text
-            text = posted["config"] if kept else file_text
             pipe.multi()
             pipe.set(self.keys.base_file(), file_text)
-            pipe.set(self.keys.base_config(), text)
+            pipe.set(self.keys.base_config(), posted["config"] if kept else file_text)
             if not kept:
                 pipe.delete(self.keys.base_posted())
-            return text, bool(posted) and not kept
+            return bool(posted) and not kept
 
-        text, dropped = self.redis.transaction(
+        dropped = self.redis.transaction(
             publish, self.keys.base_posted(), self.keys.base_file(), value_from_callable=True
         )
         if dropped:
             log.warning("default.json changed since a base configuration was posted: it applies")
-        return json.loads(text)
 
     def set_base(self, data: dict | str) -> None:
         """Replace the shared base after checking that every pool's selected configuration
