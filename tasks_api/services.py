@@ -5,7 +5,8 @@ Views parse input, call one of these, and serialize; the permission decision has
 (``tasks_api.scoping``) before they run. Entity and trainer id come from the authenticated
 user, never from the request body. Each call writes an audit row under the task's entity
 (``task.launch``, ``task.terminate``, ``task.delete``), under each entity of the pool
-(``pool.config_replace``) or under the super entity (``pool.base_config_replace``), after the
+(``pool.config_set``, ``pool.config_select``, ``pool.config_delete``,
+``pool.config_replace``) or under the super entity (``pool.base_config_replace``), after the
 engine acted: a failed engine call leaves no row, a failed row write is logged and does not
 fail the call, and the row never holds the command, options, files or configuration text (they
 may carry secrets).
@@ -26,7 +27,10 @@ from tasks_api.constants import POSTED_CONFIG
 
 __all__ = [
     "base_config_replace",
+    "pool_config_delete",
     "pool_config_replace",
+    "pool_config_select",
+    "pool_config_set",
     "task_delete",
     "task_launch",
     "task_terminate",
@@ -142,30 +146,63 @@ def task_delete(*, actor, engine: Engine, task: dict[str, Any]) -> dict:
     return {"message": f"deleted {task_id}"}
 
 
+def pool_config_set(
+    *, actor, engine: Engine, pool: str, name: str, entities: frozenset[str], config: dict
+) -> None:
+    """Add or replace the named configuration ``name`` of ``pool`` (validated; not selected).
+
+    ``entities``, here and below: whose administrators see the audit row, the pool's owners
+    before and after (:func:`tasks_api.scoping.pool_access`,
+    :func:`tasks_api.scoping.check_config_entities`)."""
+    engine.add_pool_config(pool, name, config)
+    log.info("%s saved configuration %s of pool %s", actor.trainer_id, name, pool)
+    _audit_pool(actor, entities, "pool.config_set", pool, after={"name": name})
+
+
+def pool_config_select(
+    *, actor, engine: Engine, pool: str, name: str, entities: frozenset[str]
+) -> dict[str, Any]:
+    """Select the named configuration ``name``; the worker reloads it (``pending`` until)."""
+    before = engine.list_pool_configs(pool)["current"]
+    selected = engine.select_pool_config(pool, name)
+    log.info("%s selected configuration %s of pool %s", actor.trainer_id, name, pool)
+    _audit_pool(
+        actor,
+        entities,
+        "pool.config_select",
+        pool,
+        before={"current": before},
+        after={"current": name},
+    )
+    return selected
+
+
+def pool_config_delete(*, actor, engine: Engine, pool: str, name: str, entities: frozenset[str]):
+    """Delete a named configuration that is not selected (409 otherwise)."""
+    engine.delete_pool_config(pool, name)
+    log.info("%s deleted configuration %s of pool %s", actor.trainer_id, name, pool)
+    _audit_pool(actor, entities, "pool.config_delete", pool, before={"name": name})
+
+
 def pool_config_replace(
     *, actor, engine: Engine, pool: str, entities: frozenset[str], config: dict[str, Any]
 ) -> None:
     """Make ``config`` the pool's configuration in effect (nmt-wizard HEAD's
     ``/service/configs/<pool>``): its ``name`` set to the pool and ``updated_at`` to now, stored
-    as the named configuration ``posted`` (validated) and selected; the worker reloads it.
-
-    ``entities``: whose administrators see the audit row, the pool's owners before and after
-    (:func:`tasks_api.scoping.pool_access`, :func:`tasks_api.scoping.check_config_entities`)."""
+    as the named configuration ``posted`` (validated) and selected; the worker reloads it."""
     before = engine.list_pool_configs(pool)["current"]
     config = {**config, "name": pool, "updated_at": time.time()}
     engine.add_pool_config(pool, POSTED_CONFIG, config)
     engine.select_pool_config(pool, POSTED_CONFIG)
     log.info("%s replaced the configuration of pool %s", actor.trainer_id, pool)
-    for entity in sorted(entities):
-        _audit(
-            actor,
-            entity,
-            "pool.config_replace",
-            pool,
-            object_type="Pool",
-            before={"current": before},
-            after={"current": POSTED_CONFIG, "updated_at": config["updated_at"]},
-        )
+    _audit_pool(
+        actor,
+        entities,
+        "pool.config_replace",
+        pool,
+        before={"current": before},
+        after={"current": POSTED_CONFIG, "updated_at": config["updated_at"]},
+    )
 
 
 def base_config_replace(*, actor, engine: Engine, config: dict[str, Any]) -> None:
@@ -187,6 +224,12 @@ def base_config_replace(*, actor, engine: Engine, config: dict[str, Any]) -> Non
         object_type="PoolBaseConfig",
         after={"changed": changed},  # the key names only: values may be secrets
     )
+
+
+def _audit_pool(actor, entities: frozenset[str], action: str, pool: str, **states) -> None:
+    """One row per entity of the pool (never the configuration text: it may hold secrets)."""
+    for entity in sorted(entities):
+        _audit(actor, entity, action, pool, object_type="Pool", **states)
 
 
 def _audit(

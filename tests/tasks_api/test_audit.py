@@ -145,6 +145,30 @@ def test_replacing_a_pool_configuration_is_audited_under_each_entity_of_the_pool
     assert "k3y" not in str(rows[0].before) + str(rows[0].after) + rows[0].object_repr
 
 
+def test_named_configuration_changes_are_audited_under_the_pool_entity(clients, pools, world):
+    admin = clients["admin_a"]
+    config = json.dumps(fake_pool("aa_pool", description="bigger"))
+    assert admin.post("/service/setconfig/aa_pool/big", {"config": config}).status_code == 200
+    assert admin.get("/service/selectconfig/aa_pool/big").status_code == 200
+    assert admin.get("/service/selectconfig/aa_pool/base").status_code == 200
+    assert admin.get("/service/delconfig/aa_pool/big").status_code == 200
+    assert admin.get("/service/delconfig/aa_pool/big").status_code == 404  # no row
+
+    rows = list(AuditEvent.objects.filter(object_type="Pool").order_by("id"))
+    assert [(r.action, r.entity_code, r.actor, r.object_id) for r in rows] == [
+        ("pool.config_set", "AA", world["admin_a"], "aa_pool"),
+        ("pool.config_select", "AA", world["admin_a"], "aa_pool"),
+        ("pool.config_select", "AA", world["admin_a"], "aa_pool"),
+        ("pool.config_delete", "AA", world["admin_a"], "aa_pool"),
+    ]
+    assert [(r.before, r.after) for r in rows] == [
+        (None, {"name": "big"}),
+        ({"current": "base"}, {"current": "big"}),
+        ({"current": "big"}, {"current": "base"}),
+        ({"name": "big"}, None),
+    ]
+
+
 def test_refused_pool_configurations_leave_no_row(clients, pools):
     admin = clients["admin_a"]
     bad = admin.post("/service/configs/aa_pool", {"config": json.dumps({"variables": []})})

@@ -192,10 +192,17 @@ class PoolViewSet(EngineViewSet):
 
     @extend_schema(operation_id="service_setconfig", **_setconfig_schema)
     def setconfig(self, request, pool: str, name: str):
-        self._pool(pool)
+        entities = self._pool(pool)
         config = self._config_input(request)
-        scoping.check_config_entities(request.user, pool, config)
-        self.engine.add_pool_config(pool, name, config)
+        entities |= scoping.check_config_entities(request.user, pool, config)
+        services.pool_config_set(
+            actor=request.user,
+            engine=self.engine,
+            pool=pool,
+            name=name,
+            entities=entities,
+            config=config,
+        )
         return Response({"message": f"configuration {name} of {pool} saved"})
 
     @extend_schema(operation_id="service_addconfig", **_setconfig_schema)
@@ -290,10 +297,14 @@ class PoolViewSet(EngineViewSet):
         description="Select a configuration; `state` stays `pending` until the worker reloads.",
     )
     def selectconfig(self, request, pool: str, name: str):
-        self._pool(pool)
+        entities = self._pool(pool)
         config = self.engine.get_pool_config(pool, name)
-        scoping.check_config_entities(request.user, pool, config)
-        return Response(self.engine.select_pool_config(pool, name))
+        entities |= scoping.check_config_entities(request.user, pool, config)
+        return Response(
+            services.pool_config_select(
+                actor=request.user, engine=self.engine, pool=pool, name=name, entities=entities
+            )
+        )
 
     @extend_schema(
         tags=["pool administration"],
@@ -303,8 +314,10 @@ class PoolViewSet(EngineViewSet):
         responses={200: _OK, **errors(404, 409)},
     )
     def delconfig(self, request, pool: str, name: str):
-        self._pool(pool)
-        self.engine.delete_pool_config(pool, name)
+        entities = self._pool(pool)
+        services.pool_config_delete(
+            actor=request.user, engine=self.engine, pool=pool, name=name, entities=entities
+        )
         return Response({"message": f"configuration {name} of {pool} deleted"})
 
     # =========================================================================
