@@ -1,7 +1,10 @@
 """One :class:`nmtwizard.api.Engine` per process, built from ``settings.REDIS_URL``.
 
 On first use the pool files of ``settings.SNW_ENGINE["CONFIG_DIR"]`` (when set) are published,
-so tasks can be queued before any worker of the pool has started.
+so tasks can be queued before any worker of the pool has started. That happens in every
+process (each gunicorn worker, recycle, replica): a base configuration posted through
+``/service/configs/_base`` is kept until ``default.json`` itself changes
+(:meth:`nmtwizard.pool_config.ConfigLibrary.publish_default`).
 """
 
 from __future__ import annotations

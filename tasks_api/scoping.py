@@ -32,6 +32,7 @@ __all__ = [
     "launch_entity",
     "pool_access",
     "pool_entities",
+    "pool_listed",
     "sent_by_the_task",
     "task_access",
     "task_read_scope",
@@ -96,12 +97,12 @@ def pool_access(user, engine: Engine, pool: str, rule: PoolRule) -> frozenset[st
     return entities
 
 
-def check_config_entities(user, pool: str, config: dict) -> None:
+def check_config_entities(user, pool: str, config: dict) -> frozenset[str]:
     """A pool configuration may only hand the pool to entities the editor holds
     ``edit_config`` on: otherwise a pool administrator of B could attract A's tasks (and their
     files and tokens) to hosts and callbacks B chose. A configuration listing no entities
     hands the pool to the one its name starts with, so that one is checked then. 403 naming
-    the entities."""
+    the entities; otherwise the entities ``config`` hands the pool to."""
     listed = config.get("entities") if isinstance(config, dict) else None
     codes = sorted(_owning_entities(pool, listed))
     refused = [c for c in codes if not _pool_allows(user, PoolRule.EDIT_CONFIG, frozenset({c}))]
@@ -109,6 +110,7 @@ def check_config_entities(user, pool: str, config: dict) -> None:
         raise exceptions.PermissionDenied(
             f"entities: you need edit_config on {', '.join(refused)} to give them this pool"
         )
+    return frozenset(codes)
 
 
 def base_config_access(user) -> None:
@@ -125,6 +127,13 @@ def visible_pools(user, engine: Engine, pools: list[dict]) -> list[dict]:
     if policy.is_admin(user):
         return pools
     return [p for p in pools if _pool_allows(user, PoolRule.VIEW, pool_entities(engine, p["name"]))]
+
+
+def pool_listed(user, entities: frozenset[str], *, every_pool: bool) -> bool:
+    """Whether ``service/list`` shows a pool of ``entities`` that ``user`` may see
+    (:func:`visible_pools`): as in nmt-wizard, only the pools serving the user's own entity,
+    unless ``every_pool`` (``?all``) asks for all of them."""
+    return every_pool or user.entity.entity_code in entities
 
 
 def launch_entity(user, entities: frozenset[str], requested: str | None) -> str:

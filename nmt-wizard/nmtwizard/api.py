@@ -108,12 +108,13 @@ class Engine:
 
         Called at launcher start so tasks can be queued before a worker runs; a pool whose
         selected configuration is not ``base`` keeps its description until its worker reloads.
+        Pools merge over the shared base in force: a posted one while ``default.json`` is
+        unchanged since (:meth:`ConfigLibrary.publish_default`).
         """
-        default = load_default(config_dir)
         pools = load_all_pools(config_dir)
-        self.configs.publish_default(default)
+        self.configs.publish_default(load_default(config_dir))
         for config in pools.values():
-            self.configs.publish_base(config, default)
+            self.configs.publish_base(config)
             if self.configs.current_name(config.name) == "base":
                 publish_description(self.redis, self.keys, config)
         return sorted(pools)
@@ -149,6 +150,7 @@ class Engine:
         files: dict[str, bytes] | None = None,
         iterations: int | None = None,
         parent: str | None = None,
+        dependency: str | None = None,
         name: str | None = None,
         exec_mode: bool = False,
         wait_after_launch: float | None = None,
@@ -166,7 +168,9 @@ class Engine:
         waits for that task when it exists and its entity is in ``visible_entities`` (None:
         any); a model that is no task here (or not one the caller may see) only names the ids.
         Uploaded ``files`` go to the prepr, main and score tasks. Raises InvalidRequest /
-        CapacityError for bad input, PoolNotFound, TaskNotFound (unknown ``parent``).
+        CapacityError for bad input, PoolNotFound, TaskNotFound (unknown ``parent`` or
+        ``dependency``). ``dependency`` (nmt-wizard HEAD's) replaces what the first task waits
+        for and leaves the model as it is.
         """
         info = self._pool_info(pool)
         _require_open(pool, info)
@@ -193,6 +197,10 @@ class Engine:
         else:
             model = chains.model_of(command)
             depends_on = self._waitable(model, visible_entities)
+        if dependency:
+            if not self.redis.exists(self.keys.task(dependency)):
+                raise TaskNotFound(f"dependency task {dependency} does not exist")
+            depends_on = dependency
         plan = chains.plan_chain(
             chains.ChainRequest(
                 trainer_id=trainer_id,
@@ -537,6 +545,7 @@ class Engine:
         active = self.redis.zcard(self.keys.active(pool))
         queued = self.store.queue_length(pool)
         lease = self.redis.get(self.keys.lease(pool))
+        host_key_files = json.loads(info.get("host_key_files") or "{}")
         return {
             "name": pool,
             "description": info.get("description", ""),
@@ -557,6 +566,8 @@ class Engine:
             # Added for issue 13: nmt-wizard's "disabled" pools and unusable (ec2, torque) ones.
             "disabled": info.get("disabled") == "1",
             "unusable": info.get("unusable") or None,
+            # Added for issue 13: ssh pools, where host keys are checked (paths, no secrets).
+            **({"known_hosts": host_key_files} if host_key_files else {}),
         }
 
     @_unavailable

@@ -24,7 +24,9 @@ scripts of :mod:`nmtwizard.store`, so no other module spells a key.
 | ``pools`` | set | registered pool names |
 | ``pool:{pool}`` | hash | published state: description, config, current config, command... |
 | ``configs:{pool}`` | hash | named configurations: name -> JSON text |
-| ``base_config`` | string | JSON of the shared ``default.json`` (nmt-wizard HEAD's ``_base``) |
+| ``base_config`` | string | JSON of the shared base in force (nmt-wizard HEAD's ``_base``) |
+| ``base_file`` | string | canonical JSON of ``default.json`` as last read at a process start |
+| ``base_posted`` | hash | a posted base: ``config`` (JSON), ``file`` (``base_file`` when posted) |
 | ``lease:{pool}`` / ``epoch:{pool}`` | string | lease holder token / fencing counter |
 | ``workers:{pool}`` | zset | worker id scored by last heartbeat |
 | ``fake:{pool}:jobs`` / ``fake:{pool}:starts`` | hash | state of the simulated service |
@@ -62,6 +64,8 @@ TEMPLATES: dict[str, str] = {
     "pool": "pool:{}",
     "configs": "configs:{}",
     "base_config": "base_config",
+    "base_file": "base_file",
+    "base_posted": "base_posted",
     "lease": "lease:{}",
     "epoch": "epoch:{}",
     "workers": "workers:{}",

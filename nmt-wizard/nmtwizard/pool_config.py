@@ -29,6 +29,7 @@ in place, keeping queued and running tasks.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ __all__ = [
 BASE_CONFIG = "base"
 DEFAULT_FILE = "default.json"
 _POOL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+log = logging.getLogger(__name__)
 _CONFIG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ENTITY_CODE = re.compile(r"^[A-Za-z]{2}$")
 # nmt-wizard plugin modules with no SNW service: such a pool loads as ``invalid``.
@@ -354,23 +356,29 @@ class ConfigLibrary:
     """Named configurations of a pool, in Redis; ``base`` mirrors the pool file.
 
     The pool hash holds ``current_config`` (selected name), ``config_version`` (bumped on every
-    select, watched by the worker) and ``default_config`` (the JSON of ``default.json`` the base
-    was merged over, so named configs merge the same way).
+    select, watched by the worker) and ``default_config`` (the JSON of the shared base in force,
+    :meth:`publish_default`, so named configs merge over it).
     """
 
     def __init__(self, client, keys: Keys):
         self.redis = client
         self.keys = keys
 
-    def publish_base(self, config: PoolConfig, default: dict) -> None:
-        """Store the file configuration as ``base``; select it when nothing is selected."""
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.sadd(self.keys.pools(), config.name)
-        pipe.hset(self.keys.configs(config.name), BASE_CONFIG, json.dumps(config.data))
-        pipe.hset(self.keys.pool(config.name), "default_config", json.dumps(default))
-        pipe.hsetnx(self.keys.pool(config.name), "current_config", BASE_CONFIG)
-        pipe.hsetnx(self.keys.pool(config.name), "config_version", 0)
-        pipe.execute()
+    def publish_base(self, config: PoolConfig) -> None:
+        """Store the file configuration as ``base``; select it when nothing is selected. The
+        pool merges over the shared base in force (:meth:`publish_default` comes first), read
+        and copied atomically against a replacement (:meth:`set_base`)."""
+
+        def publish(pipe) -> None:
+            default = pipe.get(self.keys.base_config()) or "{}"
+            pipe.multi()
+            pipe.sadd(self.keys.pools(), config.name)
+            pipe.hset(self.keys.configs(config.name), BASE_CONFIG, json.dumps(config.data))
+            pipe.hset(self.keys.pool(config.name), "default_config", default)
+            pipe.hsetnx(self.keys.pool(config.name), "current_config", BASE_CONFIG)
+            pipe.hsetnx(self.keys.pool(config.name), "config_version", 0)
+
+        self.redis.transaction(publish, self.keys.base_config())
 
     def _require_pool(self, pool: str) -> None:
         if not self.redis.sismember(self.keys.pools(), pool):
@@ -440,30 +448,59 @@ class ConfigLibrary:
         return json.loads(self.redis.get(self.keys.base_config()) or "{}")
 
     def publish_default(self, default: dict) -> None:
-        """Record ``default.json`` as the shared base (at launcher start)."""
-        self.redis.set(self.keys.base_config(), json.dumps(default))
+        """Record ``default.json`` as read at a process start (launcher or worker) and set the
+        shared base in force: a posted one (:meth:`set_base`) survives as long as the file's
+        content is the one it was posted over; once the file changed, the file wins and the
+        posted base is dropped. Key order and layout of the file do not count."""
+        file_text = json.dumps(default, sort_keys=True)
+
+        def publish(pipe) -> bool:
+            posted = pipe.hgetall(self.keys.base_posted())
+            kept = bool(posted) and posted.get("file") == file_text
+            pipe.multi()
+            pipe.set(self.keys.base_file(), file_text)
+            pipe.set(self.keys.base_config(), posted["config"] if kept else file_text)
+            if not kept:
+                pipe.delete(self.keys.base_posted())
+            return bool(posted) and not kept
+
+        dropped = self.redis.transaction(
+            publish, self.keys.base_posted(), self.keys.base_file(), value_from_callable=True
+        )
+        if dropped:
+            log.warning("default.json changed since a base configuration was posted: it applies")
 
     def set_base(self, data: dict | str) -> None:
         """Replace the shared base after checking that every pool's selected configuration
-        stays valid over it. Named configurations added or selected from now on merge over
-        it; each ``base`` configuration is its file merged over ``default.json`` and, like
-        the shared base, is read again from the files when the launcher restarts."""
+        stays valid over it, atomically: a configuration added or selected meanwhile makes it
+        check again. Named configurations added or selected from now on merge over it; each
+        ``base`` configuration is its file merged over ``default.json``. The posted base
+        outlives process starts until ``default.json`` changes (:meth:`publish_default`)."""
         if isinstance(data, str):
             data = _parse_json(data, "the base configuration")
         if not isinstance(data, dict):
             raise ConfigError("the base configuration: the top level must be a JSON object")
-        pools = sorted(self.redis.smembers(self.keys.pools()))
-        for pool in pools:
-            name = self.current_name(pool)
-            parse_pool_config(
-                self.get(pool, name), f"configuration {name!r} of pool {pool!r}", data
-            )
         text = json.dumps(data)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.set(self.keys.base_config(), text)
-        for pool in pools:
-            pipe.hset(self.keys.pool(pool), "default_config", text)
-        pipe.execute()
+
+        def replace(pipe) -> None:
+            pools = sorted(pipe.smembers(self.keys.pools()))
+            for pool in pools:
+                pipe.watch(self.keys.pool(pool), self.keys.configs(pool))
+            for pool in pools:
+                name = pipe.hget(self.keys.pool(pool), "current_config") or BASE_CONFIG
+                stored = pipe.hget(self.keys.configs(pool), name)
+                if stored is None:
+                    raise ConfigNotFound(f"pool {pool!r} has no configuration {name!r}")
+                where = f"configuration {name!r} of pool {pool!r}"
+                parse_pool_config(json.loads(stored), where, data)
+            posted = {"config": text, "file": pipe.get(self.keys.base_file()) or ""}
+            pipe.multi()
+            pipe.set(self.keys.base_config(), text)
+            pipe.hset(self.keys.base_posted(), mapping=posted)
+            for pool in pools:
+                pipe.hset(self.keys.pool(pool), "default_config", text)
+
+        self.redis.transaction(replace, self.keys.pools(), self.keys.base_file())
 
     def delete(self, pool: str, name: str) -> None:
         self._require_pool(pool)
@@ -480,7 +517,7 @@ def publish_description(client, keys: Keys, config: PoolConfig) -> None:
     from nmtwizard.services import get_service_class  # the registry imports plugins
 
     hosts = [host.describe() for host in config.hosts]
-    contract_images = get_service_class(config.service)(config).contract_images()
+    service = get_service_class(config.service)(config)
     client.hset(
         keys.pool(config.name),
         mapping={
@@ -493,7 +530,8 @@ def publish_description(client, keys: Keys, config: PoolConfig) -> None:
             "registry_defaults": json.dumps(_registry_defaults(config)),
             "callback_url": config.callback_url or "",
             "callback_interval": config.data.get("callback_interval") or 0,
-            "contract_images": json.dumps(contract_images),
+            "contract_images": json.dumps(service.contract_images()),
+            "host_key_files": json.dumps(service.host_key_files()),
             "disabled": int(config.disabled),
             "unusable": config.unusable or "",
         },

@@ -126,7 +126,8 @@ class Worker:
         """Load and validate the configuration and the service; fail loudly on any error."""
         if self.config_dir is not None:
             base = load_pool(self.config_dir, self.pool)
-            self.library.publish_base(base, load_default(self.config_dir))
+            self.library.publish_default(load_default(self.config_dir))
+            self.library.publish_base(base)
         elif not self.store.redis.sismember(self.keys.pools(), self.pool):
             raise ConfigError(f"pool {self.pool!r}: no config_dir and no configuration in Redis")
         self._load_selected()

@@ -1,10 +1,13 @@
 """Pool configuration: merge over default.json, validation naming file and key, named configs."""
 
 import json
+import logging
 import re
 
 import pytest
 
+from nmtwizard import pool_config
+from nmtwizard.api import Engine
 from nmtwizard.exceptions import ConfigError, Conflict, InvalidRequest
 from nmtwizard.pool_config import load_all_pools, load_pool, merge_config, ttl_for
 
@@ -440,3 +443,113 @@ def test_the_shared_base_is_published_and_replaced_only_when_every_pool_stays_va
     with pytest.raises(ConfigError, match="the base configuration: invalid JSON"):
         engine.set_base_config("{nope")
     assert engine.get_base_config()["callback_interval"] == 30
+
+
+def test_a_posted_base_survives_process_starts_until_default_json_changes(
+    engine, config_dir, redis_url, make_worker
+):
+    engine.sync_pool_configs(config_dir)
+    engine.set_base_config({**DEFAULT, "callback_interval": 30})
+
+    # another launcher process (a gunicorn worker, a recycle, a replica) and the pool's worker
+    Engine.from_url(redis_url).sync_pool_configs(config_dir)
+    make_worker()
+    assert engine.get_base_config()["callback_interval"] == 30
+    engine.add_pool_config("pool", "named", fake_pool())
+    assert engine.configs.load("pool", "named").data["callback_interval"] == 30
+
+    # the same file laid out differently is not a change
+    (config_dir / "default.json").write_text(json.dumps(DEFAULT, indent=4, sort_keys=True))
+    Engine.from_url(redis_url).sync_pool_configs(config_dir)
+    assert engine.get_base_config()["callback_interval"] == 30
+
+    # an edited default.json wins, and the posted base is gone for good
+    (config_dir / "default.json").write_text(json.dumps({**DEFAULT, "callback_interval": 45}))
+    Engine.from_url(redis_url).sync_pool_configs(config_dir)
+    assert engine.get_base_config()["callback_interval"] == 45
+    engine.add_pool_config("pool", "named", fake_pool())
+    assert engine.configs.load("pool", "named").data["callback_interval"] == 45
+    (config_dir / "default.json").write_text(json.dumps(DEFAULT))
+    Engine.from_url(redis_url).sync_pool_configs(config_dir)
+    assert engine.get_base_config()["callback_interval"] == 60
+
+
+def test_a_configuration_selected_while_the_base_is_checked_is_checked_too(
+    engine, config_dir, redis_url, monkeypatch
+):
+    """The base is validated against every pool and then written: a configuration selected in
+    between (valid over the old base, not over the new one) makes the replacement check again
+    and fail, instead of leaving a pool whose worker cannot load its configuration."""
+    engine.sync_pool_configs(config_dir)
+    other = Engine.from_url(redis_url)  # another launcher process
+    check = pool_config.parse_pool_config
+    selected = []
+
+    def select_meanwhile(data, source, default=None):
+        if not selected:
+            selected.append(True)
+            other.add_pool_config("pool", "named", {**fake_pool(), "disabled": 0})
+            other.select_pool_config("pool", "named")
+        return check(data, source, default)
+
+    monkeypatch.setattr(pool_config, "parse_pool_config", select_meanwhile)
+    message = "configuration 'named' of pool 'pool': key disabled: expected boolean"
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        engine.set_base_config({**DEFAULT, "disabled": False})
+
+    assert engine.get_base_config() == DEFAULT
+    assert engine.configs.load("pool").data["disabled"] == 0
+
+
+def _ssh_pool(tmp_path, **variables) -> dict:
+    key = tmp_path / "id_ed25519"
+    key.write_text("not read before a connection")
+    server = {"host": "gpu1", "gpus": [0], "ncpus": 2, "work_dir": "/srv/snw"}
+    return {
+        "name": "pool",
+        "description": "ssh pool",
+        "service": "ssh",
+        "variables": {"key_filename": str(key), "server_pool": [server], **variables},
+    }
+
+
+def _ssh_warnings(caplog) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "nmtwizard.services.ssh" and r.levelno == logging.WARNING
+    ]
+
+
+def test_a_worker_warns_once_which_known_hosts_an_ssh_pool_falls_back_to(
+    engine, tmp_path, monkeypatch, caplog, make_worker
+):
+    """nmt-wizard pool files name no known_hosts: the worker user's is used, and said so."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "known_hosts").write_text("")
+    monkeypatch.setenv("HOME", str(home))
+    directory = write_config(tmp_path / "ssh", _ssh_pool(tmp_path))
+
+    with caplog.at_level(logging.WARNING):
+        make_worker(directory=directory)
+
+    assert _ssh_warnings(caplog) == [
+        f"pool pool names no known_hosts: host keys are checked against "
+        f"{tmp_path}/home/.ssh/known_hosts (the worker user's)"
+    ]
+    assert engine.describe_pool("pool")["known_hosts"] == {"gpu1": "~/.ssh/known_hosts"}
+
+
+def test_an_ssh_pool_naming_its_known_hosts_starts_without_warning(
+    engine, tmp_path, caplog, make_worker
+):
+    known_hosts = tmp_path / "pool_known_hosts"
+    known_hosts.write_text("")
+    pool = _ssh_pool(tmp_path, known_hosts=str(known_hosts))
+
+    with caplog.at_level(logging.WARNING):
+        make_worker(directory=write_config(tmp_path / "ssh", pool))
+
+    assert _ssh_warnings(caplog) == []
+    assert engine.describe_pool("pool")["known_hosts"] == {"gpu1": f"{tmp_path}/pool_known_hosts"}

@@ -1,6 +1,10 @@
-"""Launching, terminating and deleting a task leave one audit row, seen by the task's entity."""
+"""Launching, terminating and deleting a task leave one audit row, seen by the task's entity;
+replacing a pool's configuration or the shared base leaves rows seen by the pool's entities or
+the super entity."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from django.db import OperationalError, connection
@@ -9,7 +13,7 @@ from accounts import policy
 from accounts.models import AuditEvent, Entity
 from accounts.tokens import mint_task_token
 from tests.factories import UserFactory
-from tests.tasks_api.conftest import client_for, launch_body
+from tests.tasks_api.conftest import DEFAULT, client_for, fake_pool, launch_body
 
 
 def _rows(action: str) -> list[AuditEvent]:
@@ -122,3 +126,70 @@ def test_a_task_reporting_its_own_end_is_not_a_users_action(clients, task_a, wor
     assert own.get(f"/task/terminate/{task_a}?phase=completed").status_code == 200
 
     assert not _rows("task.terminate")
+
+
+def test_replacing_a_pool_configuration_is_audited_under_each_entity_of_the_pool(
+    clients, pools, world
+):
+    posted = fake_pool("mixed", entities={"AA": {}, "BB": {}}, storages={"s3": {"secret": "k3y"}})
+    answer = clients["superadmin"].post("/service/configs/mixed", {"config": json.dumps(posted)})
+    assert answer.status_code == 200, answer.content
+
+    rows = _rows("pool.config_replace")
+    assert [(r.entity_code, r.actor, r.object_type, r.object_id) for r in rows] == [
+        ("AA", world["superadmin"], "Pool", "mixed"),
+        ("BB", world["superadmin"], "Pool", "mixed"),
+    ]
+    assert rows[0].before == {"current": "base"}
+    assert rows[0].after["current"] == "posted" and isinstance(rows[0].after["updated_at"], float)
+    assert "k3y" not in str(rows[0].before) + str(rows[0].after) + rows[0].object_repr
+
+
+def test_named_configuration_changes_are_audited_under_the_pool_entity(clients, pools, world):
+    admin = clients["admin_a"]
+    config = json.dumps(fake_pool("aa_pool", description="bigger"))
+    assert admin.post("/service/setconfig/aa_pool/big", {"config": config}).status_code == 200
+    assert admin.get("/service/selectconfig/aa_pool/big").status_code == 200
+    assert admin.get("/service/selectconfig/aa_pool/base").status_code == 200
+    assert admin.get("/service/delconfig/aa_pool/big").status_code == 200
+    assert admin.get("/service/delconfig/aa_pool/big").status_code == 404  # no row
+
+    rows = list(AuditEvent.objects.filter(object_type="Pool").order_by("id"))
+    assert [(r.action, r.entity_code, r.actor, r.object_id) for r in rows] == [
+        ("pool.config_set", "AA", world["admin_a"], "aa_pool"),
+        ("pool.config_select", "AA", world["admin_a"], "aa_pool"),
+        ("pool.config_select", "AA", world["admin_a"], "aa_pool"),
+        ("pool.config_delete", "AA", world["admin_a"], "aa_pool"),
+    ]
+    assert [(r.before, r.after) for r in rows] == [
+        (None, {"name": "big"}),
+        ({"current": "base"}, {"current": "big"}),
+        ({"current": "big"}, {"current": "base"}),
+        ({"name": "big"}, None),
+    ]
+
+
+def test_refused_pool_configurations_leave_no_row(clients, pools):
+    admin = clients["admin_a"]
+    bad = admin.post("/service/configs/aa_pool", {"config": json.dumps({"variables": []})})
+    foreign = admin.post("/service/configs/mixed", {"config": json.dumps(fake_pool("mixed"))})
+
+    assert (bad.status_code, foreign.status_code) == (400, 403)
+    assert not AuditEvent.objects.filter(object_type="Pool").exists()
+
+
+def test_replacing_the_base_configuration_is_audited_under_the_super_entity(clients, pools, world):
+    base = {**DEFAULT, "callback_interval": 30}
+    answer = clients["superadmin"].post("/service/configs/_base", {"config": json.dumps(base)})
+    assert answer.status_code == 200, answer.content
+    refused = clients["superadmin"].post("/service/configs/_base", {"config": '{"variables": []}'})
+    assert refused.status_code == 400
+
+    [row] = _rows("pool.base_config_replace")
+    assert (row.entity_code, row.actor, row.object_type, row.object_id) == (
+        "SA",
+        world["superadmin"],
+        "PoolBaseConfig",
+        "_base",
+    )
+    assert row.before is None and row.after == {"changed": ["callback_interval"]}

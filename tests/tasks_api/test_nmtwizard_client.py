@@ -267,3 +267,55 @@ def test_a_task_posts_empty_statistics(world, task_a, engine):
         {},
         60.5,
     )
+
+
+# =============================================================================
+# HEAD's launch keys beyond v1.10.2's
+# =============================================================================
+def test_a_dependency_makes_the_launch_wait_and_keeps_the_model(wizard, engine):
+    """``launch --dependency <task>``: the task waits for that task's end (HEAD's server makes
+    it the first task's parent); the ``-m`` model of the command is not replaced."""
+    first = _launch(wizard, ["train"])
+    command = ["-m", "AATRN_ende_Base_01", "train"]
+    waiting = _launch(wizard, command, dependency=first)
+
+    status = wizard.get(f"/task/status/{waiting}").json()
+    assert (status["parent"], status["status"]) == (first, "launched")
+    assert json.loads(status["content"])["docker"]["command"] == command
+
+
+def test_a_dependency_on_a_task_one_cannot_read_answers_as_a_missing_one(clients, wizard):
+    theirs = _launch(wizard, ["train"])
+    missing = "AATRN_xxyy_Nope_01_0123456789"
+    answers = [
+        clients["trainer_b"].post(
+            "/task/launch/bb_pool",
+            {"content": _content(["train"], dependency=task_id), "auto_patch_envvar": "true"},
+        )
+        for task_id in (theirs, missing)
+    ]
+    assert [a.status_code for a in answers] == [404, 404]
+    assert answers[0].json()["message"] == answers[1].json()["message"].replace(missing, theirs)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("ncpus_train", 4, "ncpus_train: SNW does not set CPUs per task type; use ncpus"),
+        ("ncpus_prepr", 2, "ncpus_prepr: SNW does not set CPUs per task type; use ncpus"),
+        ("ncpus_trans", 1, "ncpus_trans: SNW does not set CPUs per task type; use ncpus"),
+        ("tags", [{"tag": "prod"}], "tags: SNW keeps no catalog of model tags"),
+    ],
+)
+def test_head_launch_keys_snw_does_not_implement_are_refused_naming_the_key(
+    wizard, engine, key, value, message
+):
+    """``launch -c_train 4`` or ``--tags prod``: refused rather than half-honoured. Left out or
+    null (as the client sends them unless asked), they are accepted (every other launch here)."""
+    form = {"content": _content(["train"], **{key: value}), "auto_patch_envvar": "true"}
+    response = wizard.post(
+        "/task/launch/aa_pool", urlencode(form), content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 400
+    assert response.json()["message"].startswith(message)
+    assert engine.list_tasks("AATRN*") == []

@@ -55,6 +55,29 @@ def test_describe_and_check(clients, pools):
     assert trainer.get("/service/describe/nope").status_code == 404
 
 
+def test_describe_shows_the_known_hosts_of_an_ssh_pool(clients, pools, engine):
+    """Which file host keys are checked against (nmt-wizard pool files name none: then the
+    worker user's); fake pools have none to show."""
+    server = {"host": "gpu1", "gpus": [0], "ncpus": 2, "work_dir": "/srv/snw"}
+    ssh = {
+        "name": "aa_ssh",
+        "description": "ssh pool",
+        "service": "ssh",
+        "variables": {"key_filename": "/etc/snw/id_ed25519", "server_pool": [server]},
+    }
+    pinned = {**ssh, "name": "aa_pinned", "variables": {**ssh["variables"]}}
+    pinned["variables"]["known_hosts"] = "/etc/snw/known_hosts"
+    engine.sync_pool_configs(write_pools(pools, [ssh, pinned]))
+    admin = clients["admin_a"]
+
+    described = admin.get("/service/describe/aa_ssh").json()
+    assert described["known_hosts"] == {"gpu1": "~/.ssh/known_hosts"}
+    assert "id_ed25519" not in json.dumps(described)
+    pinned = admin.get("/service/describe/aa_pinned").json()
+    assert pinned["known_hosts"] == {"gpu1": "/etc/snw/known_hosts"}
+    assert "known_hosts" not in admin.get("/service/describe/aa_pool").json()
+
+
 def _host_details(client) -> list[dict]:
     """The hosts of ``mixed`` as describe and ``service/list?verbose=1`` show them (the same)."""
     described = client.get("/service/describe/mixed").json()["hosts"]

@@ -194,6 +194,11 @@ class Service(abc.ABC):
         or None: any image."""
         return None
 
+    def host_key_files(self) -> dict[str, str]:
+        """Host name -> the known_hosts file its SSH host key is checked against (shown by
+        ``service/describe``; paths only); empty for services that do not use SSH."""
+        return {}
+
     def hosts_for_options(self, options: dict[str, Any]) -> list[str] | None:
         """Hosts a task may run on given its options (``server``: a name or a list), or all."""
         server = (options or {}).get("server")

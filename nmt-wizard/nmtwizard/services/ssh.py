@@ -21,13 +21,14 @@ parameter) starts GPU containers with ``nvidia-docker`` and ``NV_GPU``; the keys
 contract are described in :mod:`nmtwizard.services.hostexec`. As in nmt-wizard, ``privateKey``
 (an alias of ``key_filename``), ``key_filename`` and ``pkey`` may also sit at the top level of
 the pool file, and a relative key path is relative to the worker's working directory. Without
-``known_hosts``, the worker user's ``~/.ssh/known_hosts`` is used (nmt-wizard files name none);
-host keys are still verified, never added. Host keys are checked against
-``known_hosts`` with paramiko's RejectPolicy: an unknown or changed key is an infrastructure
-error, so the worker quarantines the host. One connection per host is kept and reused (with
-keepalives and timeouts) and re-opened when it breaks. The runner script is copied once per
-version to ``<work_dir>/.snw/runner-<digest>.py`` (over exec: no SFTP needed); every request,
-secrets included, goes to it on stdin.
+``known_hosts``, the worker user's ``~/.ssh/known_hosts`` is used (nmt-wizard files name none):
+the worker says so in a warning when it loads the configuration, and ``service/describe``
+shows the file in force per host; host keys are still verified, never added. Host keys are
+checked against ``known_hosts`` with paramiko's RejectPolicy: an unknown or changed key is an
+infrastructure error, so the worker quarantines the host. One connection per host is kept and
+reused (with keepalives and timeouts) and re-opened when it breaks. The runner script is
+copied once per version to ``<work_dir>/.snw/runner-<digest>.py`` (over exec: no SFTP needed);
+every request, secrets included, goes to it on stdin.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ __all__ = ["HostConnection", "SshService"]
 log = logging.getLogger(__name__)
 
 _KEY_CLASSES = (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey)
+_WORKER_KNOWN_HOSTS = "~/.ssh/known_hosts"  # when the pool names none, as nmt-wizard's never do
 
 
 def _load_pkey(text: str) -> paramiko.PKey:
@@ -253,6 +255,13 @@ class SshService(RunnerService):
             key = self.key_file(host)
             if key and not Path(key).is_file():
                 raise ConfigError(f"{where}: key variables.key_filename: no file {key}")
+        if any(not self._variable(host, "known_hosts") for host in self.hosts.values()):
+            log.warning(
+                "pool %s names no known_hosts: host keys are checked against %s (the worker "
+                "user's)",
+                self.config.name,
+                Path(_WORKER_KNOWN_HOSTS).expanduser(),
+            )
 
     def credential(self, host: HostSpec, key: str) -> str | None:
         """``key`` of the server, else of ``variables``, else of the pool file's top level
@@ -263,8 +272,15 @@ class SshService(RunnerService):
         return self.credential(host, "key_filename") or self.credential(host, "privateKey")
 
     def known_hosts(self, host: HostSpec) -> str:
-        default = Path("~/.ssh/known_hosts").expanduser()
-        return self._variable(host, "known_hosts") or str(default)
+        return self._variable(host, "known_hosts") or str(Path(_WORKER_KNOWN_HOSTS).expanduser())
+
+    def host_key_files(self) -> dict[str, str]:
+        """As configured, or ``~/.ssh/known_hosts`` (``~``: the worker user's home, which the
+        process publishing the description may not share)."""
+        return {
+            name: self._variable(host, "known_hosts") or _WORKER_KNOWN_HOSTS
+            for name, host in self.hosts.items()
+        }
 
     def work_root(self, host: HostSpec) -> str:
         return self._variable(host, "work_dir") or self._variable(host, "log_dir")

@@ -65,6 +65,13 @@ class PoolDescriptionSerializer(serializers.Serializer):
         help_text="nmt-wizard's JSON-Form field of the `server` task option (pools of more "
         "than one host): `title`, `type`, `description`, `enum` (the hosts).",
     )
+    known_hosts = serializers.DictField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="SSH pools: host -> the known_hosts file its host key is checked against; "
+        "`~/.ssh/known_hosts` (`~`: the home of the user the pool's worker runs as) when the "
+        "pool names none.",
+    )
 
 
 class HostDetailSerializer(HostStateSerializer):

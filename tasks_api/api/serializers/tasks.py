@@ -27,6 +27,24 @@ __all__ = [
 ]
 
 _COUNT = {"min_value": 0, "max_value": 1024}
+_TASK_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$"
+
+# Keys nmt-wizard HEAD's client sends that SNW does not implement: accepted when empty (the
+# client always sends the ``ncpus_*`` ones, null unless asked), refused with 400 otherwise, so
+# that a request is never half-honoured in silence.
+_PER_TYPE_CPUS = "SNW does not set CPUs per task type; use ncpus (every task of the launch)"
+_NOT_IMPLEMENTED = {
+    "ncpus_prepr": _PER_TYPE_CPUS,
+    "ncpus_train": _PER_TYPE_CPUS,
+    "ncpus_trans": _PER_TYPE_CPUS,
+    "tags": "SNW keeps no catalog of model tags; launch without tags",
+}
+
+
+def _per_type_cpus():
+    return serializers.IntegerField(
+        required=False, allow_null=True, help_text="Only null: not implemented (use `ncpus`)."
+    )
 
 
 # =============================================================================
@@ -79,10 +97,26 @@ class LaunchSerializer(serializers.Serializer):
     ncpus = serializers.IntegerField(required=False, allow_null=True, **_COUNT)
     exec_mode = serializers.BooleanField(default=False)
     parent = serializers.RegexField(
-        r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$",
+        _TASK_ID,
         required=False,
         allow_null=True,
         help_text="Task to wait for (its successful end).",
+    )
+    dependency = serializers.RegexField(
+        _TASK_ID,
+        required=False,
+        allow_null=True,
+        help_text=(
+            "nmt-wizard HEAD's `--dependency`: the task the launch's first task waits for "
+            "(its successful end) instead of the `-m` model's task; unlike `parent`, the "
+            "command's model is left as it is."
+        ),
+    )
+    ncpus_prepr = _per_type_cpus()
+    ncpus_train = _per_type_cpus()
+    ncpus_trans = _per_type_cpus()
+    tags = serializers.JSONField(
+        required=False, help_text="Only empty: SNW keeps no catalog of model tags."
     )
     entity_owner = serializers.RegexField(
         r"^[A-Za-z]{2}$", required=False, allow_null=True, help_text="Owner entity of the task."
@@ -108,6 +142,12 @@ class LaunchSerializer(serializers.Serializer):
         required=False, max_length=32, help_text="Config upgrade mode: only `none`."
     )
 
+    def validate(self, attrs):
+        for key, why in _NOT_IMPLEMENTED.items():
+            if attrs.pop(key, None) not in (None, [], {}, ""):
+                raise serializers.ValidationError({key: why})
+        return attrs
+
     def validate_upgrade(self, value):
         if value.lower() != "none":
             raise serializers.ValidationError(
@@ -122,6 +162,15 @@ class LaunchFormSerializer(serializers.Serializer):
 
     content = serializers.CharField(help_text="The launch request as JSON text.")
     entity_owner = serializers.CharField(required=False, allow_blank=True)
+    auto_patch_envvar = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text=(
+            "Ignored, harmlessly: nmt-wizard HEAD's client sends `true` on every launch; its "
+            "server then rewrites storage variables in the command only for a corpus-manager "
+            "migration it is configured for, which SNW has no equivalent of."
+        ),
+    )
 
     def validate_content(self, value):
         try:

@@ -8,7 +8,6 @@ request waits for a worker.
 from __future__ import annotations
 
 import json
-import time
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -16,7 +15,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from accounts.api.serializers import MessageSerializer
-from tasks_api import scoping, selectors
+from tasks_api import scoping, selectors, services
 from tasks_api.api.serializers import (
     CommandStateSerializer,
     ConfigInputSerializer,
@@ -29,7 +28,7 @@ from tasks_api.api.serializers import (
     PoolSummarySerializer,
 )
 from tasks_api.api.views.base import EngineViewSet, errors
-from tasks_api.constants import POSTED_CONFIG, PoolRule
+from tasks_api.constants import PoolRule
 
 __all__ = ["PoolViewSet"]
 
@@ -95,7 +94,7 @@ class PoolViewSet(EngineViewSet):
         listed = []
         for description in scoping.visible_pools(request.user, engine, engine.list_pools()):
             entities = scoping.pool_entities(engine, description["name"])
-            if query.validated_data["all"] or request.user.entity.entity_code in entities:
+            if scoping.pool_listed(request.user, entities, every_pool=query.validated_data["all"]):
                 description = selectors.pool_without_unreadable_tasks(engine, description, readable)
                 listed.append((description, entities))
         minimal = query.validated_data["minimal"]
@@ -193,10 +192,17 @@ class PoolViewSet(EngineViewSet):
 
     @extend_schema(operation_id="service_setconfig", **_setconfig_schema)
     def setconfig(self, request, pool: str, name: str):
-        self._pool(pool)
+        entities = self._pool(pool)
         config = self._config_input(request)
-        scoping.check_config_entities(request.user, pool, config)
-        self.engine.add_pool_config(pool, name, config)
+        entities |= scoping.check_config_entities(request.user, pool, config)
+        services.pool_config_set(
+            actor=request.user,
+            engine=self.engine,
+            pool=pool,
+            name=name,
+            entities=entities,
+            config=config,
+        )
         return Response({"message": f"configuration {name} of {pool} saved"})
 
     @extend_schema(operation_id="service_addconfig", **_setconfig_schema)
@@ -232,14 +238,17 @@ class PoolViewSet(EngineViewSet):
         description=(
             "Replace the base configuration (form field `config`: JSON text), refused when a "
             "pool's selected configuration would not be valid over it. Named configurations "
-            "selected from then on merge over it; at its next start the launcher reads "
-            "`default.json` again, so make lasting changes in that file. Super administrators "
-            "only."
+            "added or selected from then on merge over it. The posted base outlives launcher "
+            "and worker restarts as long as `default.json` keeps the content it had when the "
+            "base was posted; once that file is edited, the file's base applies again at the "
+            "next start and the posted one is dropped (key order and layout do not count). "
+            "Super administrators only."
         ),
     )
     def base_config_post(self, request):
         scoping.base_config_access(request.user)
-        self.engine.set_base_config(self._config_input(request))
+        config = self._config_input(request)
+        services.base_config_replace(actor=request.user, engine=self.engine, config=config)
         return Response({"message": "ok"})
 
     @extend_schema(
@@ -271,11 +280,12 @@ class PoolViewSet(EngineViewSet):
         ),
     )
     def configs_post(self, request, pool: str):
-        self._pool(pool)
-        config = {**self._config_input(request), "name": pool, "updated_at": time.time()}
-        scoping.check_config_entities(request.user, pool, config)
-        self.engine.add_pool_config(pool, POSTED_CONFIG, config)
-        self.engine.select_pool_config(pool, POSTED_CONFIG)
+        entities = self._pool(pool)
+        config = self._config_input(request)
+        entities |= scoping.check_config_entities(request.user, pool, config)
+        services.pool_config_replace(
+            actor=request.user, engine=self.engine, pool=pool, entities=entities, config=config
+        )
         return Response("ok")
 
     @extend_schema(
@@ -287,10 +297,14 @@ class PoolViewSet(EngineViewSet):
         description="Select a configuration; `state` stays `pending` until the worker reloads.",
     )
     def selectconfig(self, request, pool: str, name: str):
-        self._pool(pool)
+        entities = self._pool(pool)
         config = self.engine.get_pool_config(pool, name)
-        scoping.check_config_entities(request.user, pool, config)
-        return Response(self.engine.select_pool_config(pool, name))
+        entities |= scoping.check_config_entities(request.user, pool, config)
+        return Response(
+            services.pool_config_select(
+                actor=request.user, engine=self.engine, pool=pool, name=name, entities=entities
+            )
+        )
 
     @extend_schema(
         tags=["pool administration"],
@@ -300,8 +314,10 @@ class PoolViewSet(EngineViewSet):
         responses={200: _OK, **errors(404, 409)},
     )
     def delconfig(self, request, pool: str, name: str):
-        self._pool(pool)
-        self.engine.delete_pool_config(pool, name)
+        entities = self._pool(pool)
+        services.pool_config_delete(
+            actor=request.user, engine=self.engine, pool=pool, name=name, entities=entities
+        )
         return Response({"message": f"configuration {name} of {pool} deleted"})
 
     # =========================================================================

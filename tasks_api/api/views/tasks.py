@@ -174,9 +174,10 @@ class TaskViewSet(EngineViewSet):
     def launch(self, request, pool: str):
         entities = scoping.pool_access(request.user, self.engine, pool, PoolRule.LAUNCH)
         content, owner, files = self._launch_input(request)
-        if content.get("parent"):
-            # Chaining onto a task one cannot read answers as if it did not exist.
-            scoping.task_access(request, self.engine, str(content["parent"]), TaskRule.READ)
+        for waited in ("parent", "dependency"):
+            if content.get(waited):
+                # Chaining onto a task one cannot read answers as if it did not exist.
+                scoping.task_access(request, self.engine, str(content[waited]), TaskRule.READ)
         entity = scoping.launch_entity(request.user, entities, owner)
         tasks = services.task_launch(
             actor=request.user,
