@@ -27,7 +27,7 @@ file as the launcher put it in ``${TMP_DIR}``), ``--upload NAME``, ``--other_tas
 whose routes this task's token must not open: 401/403 expected), ``--seconds S`` (keep beating),
 ``--fail`` (exit 1 after the uploads, writing no model). ``$CONTRACT_PROBES`` names a JSON file
 of ``[task id, file name, expected HTTP status]`` the image requests through its ``launcher``
-storage (its own task id in ``get_pattern`` replaced by the one given).
+storage (its own task id in ``get_pattern`` replaced by the one given; null: its own).
 
 It writes what it received to ``contract-seen.json`` in its working directory (argv and a few
 environment variables; the test reads it there, so no secret reaches the task log) and prints
@@ -275,6 +275,7 @@ def probes(checks, storages, args):
         wanted = json.load(handle)
     pattern = (storages.get("launcher") or {})["get_pattern"]
     for task_id, name, expected in wanted:
+        task_id = task_id or args.task_id
         status, _ = request("GET", pattern.replace(args.task_id, task_id) % name)
         checks.expect(status == expected, f"probe {task_id}/{name}: {status}")
 

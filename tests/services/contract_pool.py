@@ -91,15 +91,19 @@ def contract_pool(
     tmp_path: Path,
     live_url: str,
     images: Iterable[str],
-    customize: Callable[[dict], None] | None = None,
+    customize: Callable[[dict, dict], None] | None = None,
 ) -> ContractPool:
-    """Publish the pool (``customize`` may change its data first) and return it."""
+    """Publish the pool and return it. As in nmt-wizard's configuration, the keys every pool
+    shares (callback URL and interval, storages, ``docker.envvar``) live in ``default.json``,
+    the pool file holds its service; ``customize(pool data, default data)`` may change both."""
     data, program = _process_pool(kind, request, tmp_path)
+    data.pop("callback_interval", None)  # remote_test.json's own: the shared one applies
     models = tmp_path / "models"
-    data.update(
-        callback_url=live_url,
-        callback_interval=1,
-        storages={
+    default = {
+        **DEFAULT,
+        "callback_url": live_url,
+        "callback_interval": 1,
+        "storages": {
             "launcher": {
                 "type": "http",
                 "get_pattern": "<CALLBACK_URL>/task/file/<TASK_ID>/%s",
@@ -107,15 +111,15 @@ def contract_pool(
             },
             "models": {"type": "local", "basedir": str(models), "default_ms": True},
         },
-        docker={"envvar": {"LANG": "C.UTF-8", "specific": {}}},
-    )
+        "docker": {**DEFAULT["docker"], "envvar": {"LANG": "C.UTF-8", "specific": {}}},
+    }
     data["variables"].update(
         terminate_grace=1,
         entrypoints={image: ["python3", program] for image in images},
     )
     if customize is not None:
-        customize(data)
-    config_dir = write_pools(tmp_path / "config", [data], DEFAULT)
+        customize(data, default)
+    config_dir = write_pools(tmp_path / "config", [data], default)
     get_engine().sync_pool_configs(config_dir)
     return ContractPool(data["name"], program, models, config_dir)
 

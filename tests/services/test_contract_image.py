@@ -26,9 +26,9 @@ from tests.services.contract_pool import record_task_tokens
 CURRENT, LEGACY = "snw/contract", "snw/contract-legacy"
 
 
-def _legacy_numbering(data: dict) -> None:
+def _legacy_numbering(data: dict, default: dict) -> None:
     """The legacy image counts its GPUs from 1 (and checks it from its environment)."""
-    data["docker"]["envvar"]["specific"][LEGACY] = {"CONTRACT_GPU_NUMBERING": "1-indexed"}
+    default["docker"]["envvar"]["specific"][LEGACY] = {"CONTRACT_GPU_NUMBERING": "1-indexed"}
     data["variables"]["gpu_numbering_by_image"] = {LEGACY: "1-indexed"}
 
 

@@ -1,0 +1,281 @@
+"""A chain launched through the REST API runs end to end on the contract-test image.
+
+A trainer launches, as nmt-wizard's client does (multipart: the ``content`` JSON field and the
+uploaded reference), a ``train`` of an image tagged 1.17.0 with ``totranslate`` and
+``toscore``, on a pool of plain processes whose ``variables.entrypoints`` play the trainer image
+and ``nmtwizard/score`` with ``contract_image.py``. The chain (``prepr`` → ``train`` → ``trans``
+→ ``score``) runs in dependency order, each task with nmt-wizard's entrypoint arguments:
+``train`` writes its model to the model storage, ``trans`` reads it and posts its output through
+the launcher storage, ``score`` reads that output through its OWN task's launcher storage (the
+engine serves the declared input) and posts ``scores``. The score's token opens no undeclared
+file of its chain and nothing of another chain; a failing train stops its children.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.factories import EntityFactory, UserFactory
+from tests.helpers import until
+from tests.services.contract_pool import contract_pool as make_contract_pool
+from tests.services.contract_pool import record_task_tokens
+
+TRAINER_IMAGE, SCORE_IMAGE = "nmtwizard/contract", "nmtwizard/score"
+CONFIG = json.dumps({"source": "en", "target": "fr"})
+SOURCE = b"hello world\ngood morning\n"
+REFERENCE = b"HELLO WORLD\nGOOD EVENING\n"  # the second line differs from the translation
+
+
+def _chain_keys(probes: Path, corpus: Path):
+    """The ``corpus`` storage the translation reads, and the probes the score image makes."""
+
+    def customize(data: dict, default: dict) -> None:
+        data["entities"] = ["AA"]
+        default["storages"]["corpus"] = {"type": "local", "basedir": str(corpus)}
+        default["docker"]["envvar"]["specific"][SCORE_IMAGE] = {"CONTRACT_PROBES": str(probes)}
+
+    return customize
+
+
+@pytest.fixture(params=["local", "ssh"])
+def chain_pool(request, live_server, transactional_db, redis_client, tmp_path):
+    UserFactory(entity=EntityFactory(entity_code="AA"), user_code="TRN", roles=["trainer"])
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "test.en").write_bytes(SOURCE)
+    pool = make_contract_pool(
+        request.param,
+        request,
+        tmp_path,
+        live_server.url,
+        (TRAINER_IMAGE, SCORE_IMAGE),
+        _chain_keys(tmp_path / "probes.json", corpus),
+    )
+    pool.probes = tmp_path / "probes.json"
+    yield pool
+    pool.stop_worker()
+
+
+def _trainer_session(base: str) -> requests.Session:
+    login = requests.get(f"{base}/auth/token", auth=("AATRN", "secret-password"), timeout=10)
+    assert login.status_code == 200, login.text
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {login.json()['token']}"
+    return session
+
+
+def _launch(session: requests.Session, base: str, pool: str, command: list[str], **chain):
+    """``launch`` as nmt-wizard's client sends it: the ``content`` JSON field plus the
+    reference file; the answer lines split into ``[type, task id, sizes]``."""
+    content = {
+        "docker": {
+            "registry": "auto",
+            "image": TRAINER_IMAGE,
+            "tag": "1.17.0",
+            "command": command,
+        },
+        "ngpus": 1,
+        "ncpus": 1,
+        "options": {},
+        **chain,
+    }
+    response = session.post(
+        f"{base}/task/launch/{pool}",
+        data={"content": json.dumps(content)},
+        files={"ref.fr": ("ref.fr", REFERENCE)},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    return [line.split("\t") for line in response.json()]
+
+
+def _train(session: requests.Session, base: str, pool: str, *options: str):
+    """A train translating ``corpus:test.en`` and scoring the translation."""
+    return _launch(
+        session,
+        base,
+        pool,
+        ["-c", CONFIG, "train", *options],
+        totranslate=[["corpus:test.en", "launcher:test_<MODEL>.fr"]],
+        toscore=[["launcher:test_<MODEL>.fr", "${TMP_DIR}/ref.fr"]],
+    )
+
+
+@pytest.mark.slow
+def test_a_chain_launched_through_the_api_runs_end_to_end(chain_pool, live_server):
+    pool, store, base = chain_pool, chain_pool.store, live_server.url
+    session = _trainer_session(base)
+    lines = _train(session, base, pool.name, "--upload", "notes.txt")
+    failing = _train(session, base, pool.name, "--upload", "notes.txt", "--fail")
+
+    # -- upstream's answer: one line per task, in chain order, with its type and sizes
+    assert [(kind, sizes) for kind, _, sizes in lines] == [
+        ("prepr", "ngpus: 0, ncpus: 1"),
+        ("train", "ngpus: 1, ncpus: 1"),
+        ("trans", "ngpus: 0, ncpus: 1"),
+        ("score", "ngpus: 0, ncpus: 1"),
+    ]
+    assert [kind for kind, _, _ in failing] == ["prepr", "train", "trans", "score"]
+    prepr, train, trans, score = (task_id for _, task_id, _ in lines)
+    prepr_b, train_b, trans_b, score_b = (task_id for _, task_id, _ in failing)
+    output = f"test_{train}.fr"
+
+    # what the score's token may and may not read (the score image requests them)
+    pool.probes.write_text(
+        json.dumps(
+            [
+                [score, output, 200],  # its declared input, through its own task
+                [score, "notes.txt", 404],  # the train's file is no input of the score
+                [train, "notes.txt", 403],  # nor readable through the train's own route
+                [trans, output, 403],  # the input only through the score's own task
+                [score, f"test_{train_b}.fr", 404],  # another chain's output name
+                [train_b, "notes.txt", 403],  # another chain's file
+                [score_b, "ref.fr", 403],
+            ]
+        )
+    )
+    minted = record_task_tokens()
+    pool.start_worker()
+    every = (prepr, train, trans, score, prepr_b, train_b, trans_b, score_b)
+
+    def stopped():
+        return all(store.get(t)["status"] == "stopped" for t in every)
+
+    until(stopped, 120, "both chains stopped")
+    tasks = {t: store.get(t) for t in every}
+    logs = {t: store.read_log(t)[0].decode() for t in every}
+
+    # -- every task of the chain completed, each after its parent
+    for task_id in (prepr, train, trans, score):
+        assert tasks[task_id]["message"] == "completed", logs[task_id]
+        assert "contract: all checks passed" in logs[task_id]
+        assert minted[task_id] not in logs[task_id]
+    for parent, child in ((prepr, train), (train, trans), (trans, score)):
+        assert tasks[child]["parent"] == parent
+        assert tasks[child]["allocated_time"] >= tasks[parent]["stopped_time"]
+
+    # -- each got nmt-wizard's entrypoint arguments, then its chain command
+    host = base.split("://", 1)[1]
+
+    def seen(task_id: str) -> tuple[list[str], Path]:
+        workdir = Path(store.get(task_id)["job"]["workdir"])
+        return json.loads((workdir / "contract-seen.json").read_text())["argv"], workdir
+
+    def expected(task_id: str, gpus: list[str], image: str, command: list[str]) -> list[str]:
+        callback = f"http://{minted[task_id]}:x@{host}"
+        storages = (
+            '{"launcher": {"type": "http", '
+            f'"get_pattern": "{callback}/task/file/{task_id}/%s", '
+            f'"post_pattern": "{callback}/task/file/{task_id}/%s"}}, '
+            f'"models": {{"type": "local", "basedir": "{pool.models}", "default_ms": true}}, '
+            f'"corpus": {{"type": "local", "basedir": "{pool.models.parent / "corpus"}"}}}}'
+        )
+        return [
+            "-s", storages, *gpus, "-t", task_id, "-b", callback, "-bi", "1",
+            "--statistics_url", f"{callback}/task/stat/{task_id}",
+            "-i", image, "-ms", "models:", *command,
+        ]  # fmt: skip
+
+    trainer_image = "nmtwizard/contract:1.17.0"
+    assert seen(prepr)[0] == expected(
+        prepr, [], trainer_image, ["-c", CONFIG, "--no_push", "preprocess", "--build_model"]
+    )
+    assert seen(train)[0] == expected(
+        train, ["-g", "0"], trainer_image, ["-m", prepr, "train", "--upload", "notes.txt"]
+    )
+    assert seen(trans)[0] == expected(
+        trans,
+        [],
+        trainer_image,
+        ["-m", train, "trans", "--as_release", "-i", "corpus:test.en", "-o", f"launcher:{output}"],
+    )
+    argv, score_dir = seen(score)
+    reference = f"{score_dir}/files/ref.fr"
+    assert argv == expected(
+        score,
+        [],
+        "nmtwizard/score:latest",
+        ["score", "-o", f"launcher:{output}", "-r", reference, "-f", "launcher:scores"],
+    )
+
+    # -- what each left: statistics, the model, the translation, the scores
+    for task_id, command, gpus in (
+        (prepr, "preprocess", "0"),
+        (train, "train", "0"),
+        (trans, "trans", "0"),
+        (score, "score", "0"),
+    ):
+        assert tasks[task_id]["statistics"] == {
+            "contract": {"command": command, "fetched": 0, "gpus": gpus}
+        }
+    assert not (pool.models / prepr).exists()  # --no_push: the prepr model is not pushed
+    model = (pool.models / train / "checkpoint.txt").read_text()
+    assert model == f"model of {train} built by {trainer_image}\n"
+    translation = f"model of {train} built by {trainer_image}\nHELLO WORLD\nGOOD MORNING\n"
+    assert store.get_file(trans, output) == translation.encode()
+    scores = session.get(f"{base}/task/file/{score}/scores", timeout=10)
+    assert scores.status_code == 200, scores.text
+    assert json.loads(scores.content) == {output: 0.5}
+    assert f"contract: ok read {output} through its own task (200)" in logs[score]
+    for probe in (
+        f"{score}/{output}: 200",
+        f"{score}/notes.txt: 404",
+        f"{train}/notes.txt: 403",
+        f"{trans}/{output}: 403",
+        f"{score}/test_{train_b}.fr: 404",
+        f"{train_b}/notes.txt: 403",
+        f"{score_b}/ref.fr: 403",
+    ):
+        assert f"contract: ok probe {probe}" in logs[score]
+
+    # -- the failing train stops its children
+    assert tasks[prepr_b]["message"] == "completed", logs[prepr_b]
+    assert tasks[train_b]["message"] == "error", logs[train_b]
+    assert "contract: train failing as asked (--fail)" in logs[train_b]
+    assert store.get_file(train_b, "notes.txt") == f"uploaded by {train_b}\n".encode()
+    for child in (trans_b, score_b):
+        assert tasks[child]["message"] == "dependency_error"
+        assert "job" not in tasks[child]  # never started
+
+    # -- a translation of the trained model, launched afterwards, scored in its target language
+    pool.probes.write_text(
+        json.dumps(
+            [
+                [None, "again.fr", 200],  # this score's own declared input
+                [None, output, 404],  # the first translation is no input of this score
+                [score, "scores", 403],  # the first score's file
+            ]
+        )
+    )
+    later = _launch(
+        session,
+        base,
+        pool.name,
+        ["-m", train, "trans", "-i", "corpus:test.en", "-o", "launcher:again.fr"],
+        ngpus=0,
+        toscore=[["launcher:again.fr", "${TMP_DIR}/ref.fr"]],
+    )
+    assert [(kind, sizes) for kind, _, sizes in later] == [
+        ("trans", "ngpus: 0, ncpus: 1"),
+        ("score", "ngpus: 0, ncpus: 1"),
+    ]
+    trans_c, score_c = (task_id for _, task_id, _ in later)
+    until(lambda: store.get(score_c)["status"] == "stopped", 60, "the later score stopped")
+    for task_id in (trans_c, score_c):
+        task, log = store.get(task_id), store.read_log(task_id)[0].decode()
+        assert task["message"] == "completed", log
+        assert "contract: all checks passed" in log
+    assert store.get(trans_c)["parent"] == train
+    assert seen(trans_c)[0][-8:] == [
+        "-m", train, "trans", "-i", "corpus:test.en", "-o", "launcher:again.fr", "--as_release",
+    ]  # fmt: skip
+    argv, score_dir = seen(score_c)
+    assert argv[-9:] == [
+        "score", "-o", "launcher:again.fr", "-r", f"{score_dir}/files/ref.fr",
+        "-l", "fr", "-f", "launcher:scores",
+    ]  # fmt: skip
+    assert json.loads(store.get_file(score_c, "scores")) == {"again.fr": 0.5}
