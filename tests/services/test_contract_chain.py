@@ -30,13 +30,20 @@ SOURCE = b"hello world\ngood morning\n"
 REFERENCE = b"HELLO WORLD\nGOOD EVENING\n"  # the second line differs from the translation
 
 
-def _chain_keys(probes: Path, corpus: Path):
-    """The ``corpus`` storage the translation reads, and the probes the score image makes."""
+def _chain_keys(probes: Path, corpus: Path, disk: Path):
+    """The ``corpus`` storage the translation reads, the probes the score image makes, a
+    requirement every host meets; on the ssh hosts, per-server steering: ``host0`` (highest
+    priority) takes only GPU tasks, ``host3`` only entity BB's."""
 
     def customize(data: dict, default: dict) -> None:
         data["entities"] = ["AA"]
+        data["requirements"] = {"free_disk_space": {str(disk): 0.001}}
         default["storages"]["corpus"] = {"type": "local", "basedir": str(corpus)}
         default["docker"]["envvar"]["specific"][SCORE_IMAGE] = {"CONTRACT_PROBES": str(probes)}
+        servers = data["variables"]["server_pool"]
+        if len(servers) == 4:
+            servers[0].update(only_gpu_task=True, priority=2)
+            servers[3].update(entities=["BB"])
 
     return customize
 
@@ -53,9 +60,10 @@ def chain_pool(request, live_server, transactional_db, redis_client, tmp_path):
         tmp_path,
         live_server.url,
         (TRAINER_IMAGE, SCORE_IMAGE),
-        _chain_keys(tmp_path / "probes.json", corpus),
+        _chain_keys(tmp_path / "probes.json", corpus, tmp_path),
     )
     pool.probes = tmp_path / "probes.json"
+    pool.steered = request.param == "ssh"
     yield pool
     pool.stop_worker()
 
@@ -157,6 +165,12 @@ def test_a_chain_launched_through_the_api_runs_end_to_end(chain_pool, live_serve
     for parent, child in ((prepr, train), (train, trans), (trans, score)):
         assert tasks[child]["parent"] == parent
         assert tasks[child]["allocated_time"] >= tasks[parent]["stopped_time"]
+    hosts = {t: tasks[t]["job"]["host"] for t in (prepr, train, trans, score, prepr_b, train_b)}
+    if pool.steered:  # the GPU task on the GPU-only server, no CPU-only task there nor on BB's
+        assert hosts[train] == hosts[train_b] == "host0"
+        assert {hosts[t] for t in (prepr, trans, score, prepr_b)} <= {"host1", "host2"}
+    else:
+        assert set(hosts.values()) == {"localhost"}
 
     # -- each got nmt-wizard's entrypoint arguments, then its chain command
     host = base.split("://", 1)[1]
