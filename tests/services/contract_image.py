@@ -13,7 +13,8 @@ the images do:
 * ``train`` (and ``preprocess`` without ``--no_push``) writes a model directory ``<model id =
   task id>`` under its write model storage (a ``local`` storage of ``-s``: ``<basedir>/<path>/
   <model id>``); ``trans`` reads its ``-m`` model from the read model storage (failing without
-  it), translates each ``-i <storage>:<path>`` of a ``local`` storage (upper-casing its lines)
+  it), translates each ``-i`` (``<storage>:<path>`` of a ``local`` storage, or a path of this
+  host, e.g. in ``${TMP_DIR}``), upper-casing its lines after one naming the model,
   and writes each ``-o launcher:<name>`` through the ``launcher`` storage (``post_pattern``);
   ``score`` reads each ``-o launcher:<name>`` through the ``get_pattern`` of its own task,
   compares it with its ``-r`` reference and posts the scores to its ``-f launcher:<name>``;
@@ -235,8 +236,12 @@ def translate(checks, storages, args):
         return
     launcher = storages.get("launcher") or {}
     for source, output in zip(args.input, args.output, strict=False):
-        path, name = local_path(checks, storages, source), launcher_name(checks, output)
+        name = launcher_name(checks, output)
+        path = source if os.path.isabs(source) else local_path(checks, storages, source)
         if path is None or name is None:
+            continue
+        if not os.path.isfile(path):
+            checks.expect(False, f"input {source} found")
             continue
         with open(path) as handle:
             data = (model + handle.read().upper()).encode()

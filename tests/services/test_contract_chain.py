@@ -28,6 +28,7 @@ TRAINER_IMAGE, SCORE_IMAGE = "nmtwizard/contract", "nmtwizard/score"
 CONFIG = json.dumps({"source": "en", "target": "fr"})
 SOURCE = b"hello world\ngood morning\n"
 REFERENCE = b"HELLO WORLD\nGOOD EVENING\n"  # the second line differs from the translation
+NEWS = b"news of the day\n"  # a local input the client uploads with the launch
 
 
 def _chain_keys(probes: Path, corpus: Path, disk: Path):
@@ -76,9 +77,12 @@ def _trainer_session(base: str) -> requests.Session:
     return session
 
 
-def _launch(session: requests.Session, base: str, pool: str, command: list[str], **chain):
+def _launch(
+    session: requests.Session, base: str, pool: str, command: list[str], uploads=None, **chain
+):
     """``launch`` as nmt-wizard's client sends it: the ``content`` JSON field plus the
-    reference file; the answer lines split into ``[type, task id, sizes]``."""
+    reference file (and ``uploads``); the answer lines split into ``[type, task id, sizes]``."""
+    uploads = uploads or {}
     content = {
         "docker": {
             "registry": "auto",
@@ -94,7 +98,7 @@ def _launch(session: requests.Session, base: str, pool: str, command: list[str],
     response = session.post(
         f"{base}/task/launch/{pool}",
         data={"content": json.dumps(content)},
-        files={"ref.fr": ("ref.fr", REFERENCE)},
+        files={name: (name, data) for name, data in {"ref.fr": REFERENCE, **uploads}.items()},
         timeout=30,
     )
     assert response.status_code == 200, response.text
@@ -102,13 +106,18 @@ def _launch(session: requests.Session, base: str, pool: str, command: list[str],
 
 
 def _train(session: requests.Session, base: str, pool: str, *options: str):
-    """A train translating ``corpus:test.en`` and scoring the translation."""
+    """A train translating ``corpus:test.en`` (and an uploaded ``news.en``, as the clients
+    rewrite a local input to ``${TMP_DIR}/news.en``), scoring the first translation."""
     return _launch(
         session,
         base,
         pool,
         ["-c", CONFIG, "train", *options],
-        totranslate=[["corpus:test.en", "launcher:test_<MODEL>.fr"]],
+        uploads={"news.en": NEWS},
+        totranslate=[
+            ["corpus:test.en", "launcher:test_<MODEL>.fr"],
+            ["${TMP_DIR}/news.en", "launcher:news_<MODEL>.fr"],
+        ],
         toscore=[["launcher:test_<MODEL>.fr", "${TMP_DIR}/ref.fr"]],
     )
 
@@ -128,7 +137,8 @@ def test_a_chain_launched_through_the_api_runs_end_to_end(chain_pool, live_serve
         ("score", "ngpus: 0, ncpus: 1"),
     ]
     assert [kind for kind, _, _ in failing] == ["prepr", "train", "trans", "score"]
-    prepr, train, trans, score = (task_id for _, task_id, _ in lines)
+    lines_ids = [task_id for _, task_id, _ in lines]
+    prepr, train, trans, score = lines_ids
     prepr_b, train_b, trans_b, score_b = (task_id for _, task_id, _ in failing)
     output = f"test_{train}.fr"
 
@@ -201,11 +211,14 @@ def test_a_chain_launched_through_the_api_runs_end_to_end(chain_pool, live_serve
     assert seen(train)[0] == expected(
         train, ["-g", "0"], trainer_image, ["-m", prepr, "train", "--upload", "notes.txt"]
     )
-    assert seen(trans)[0] == expected(
+    argv, trans_dir = seen(trans)
+    inputs = ["corpus:test.en", f"{trans_dir}/files/news.en"]
+    outputs = [f"launcher:{output}", f"launcher:news_{train}.fr"]
+    assert argv == expected(
         trans,
         [],
         trainer_image,
-        ["-m", train, "trans", "--as_release", "-i", "corpus:test.en", "-o", f"launcher:{output}"],
+        ["-m", train, "trans", "--as_release", "-i", *inputs, "-o", *outputs],
     )
     argv, score_dir = seen(score)
     reference = f"{score_dir}/files/ref.fr"
@@ -231,6 +244,8 @@ def test_a_chain_launched_through_the_api_runs_end_to_end(chain_pool, live_serve
     assert model == f"model of {train} built by {trainer_image}\n"
     translation = f"model of {train} built by {trainer_image}\nHELLO WORLD\nGOOD MORNING\n"
     assert store.get_file(trans, output) == translation.encode()
+    news = f"model of {train} built by {trainer_image}\nNEWS OF THE DAY\n"
+    assert store.get_file(trans, f"news_{train}.fr") == news.encode()
     scores = session.get(f"{base}/task/file/{score}/scores", timeout=10)
     assert scores.status_code == 200, scores.text
     assert json.loads(scores.content) == {output: 0.5}
@@ -245,6 +260,25 @@ def test_a_chain_launched_through_the_api_runs_end_to_end(chain_pool, live_serve
         f"{score_b}/ref.fr: 403",
     ):
         assert f"contract: ok probe {probe}" in logs[score]
+
+    # -- what nmt-wizard's client reads of the chain (``lt -pa``, ``status``)
+    rows = {
+        r["task_id"]: r for r in session.get(f"{base}/task/list/AATRN*?with_parent=True").json()
+    }
+    assert {t: (rows[t]["parent"], rows[t]["image"], rows[t]["message"]) for t in lines_ids} == {
+        prepr: ("", trainer_image, "completed"),
+        train: (prepr, trainer_image, "completed"),
+        trans: (train, trainer_image, "completed"),
+        score: (trans, "nmtwizard/score:latest", "completed"),
+    }
+    status = session.get(f"{base}/task/status/{score}", timeout=10).json()
+    assert None not in status.values()
+    assert (status["type"], status["parent"], sorted(status["files"])) == (
+        "exec",
+        trans,
+        ["news.en", "ref.fr", "scores"],  # the score gets every upload, as in nmt-wizard
+    )
+    assert json.loads(status["content"])["inputs"] == {output: trans}
 
     # -- the failing train stops its children
     assert tasks[prepr_b]["message"] == "completed", logs[prepr_b]
