@@ -267,7 +267,7 @@ def score(checks, storages, args):
     name = launcher_name(checks, args.file) if args.file else None
     if name:
         data = json.dumps(scores).encode()
-        status, _ = request("POST", launcher["post_pattern"] % name, data, "application/json")
+        status, _ = request("POST", launcher["post_pattern"] % name, data)
         checks.expect(status == 200, f"scores posted to {name} ({status})")
 
 

@@ -1,14 +1,19 @@
 """A chain launched through the REST API runs end to end on the contract-test image.
 
 A trainer launches, as nmt-wizard's client does (multipart: the ``content`` JSON field and the
-uploaded reference), a ``train`` of an image tagged 1.17.0 with ``totranslate`` and
-``toscore``, on a pool of plain processes whose ``variables.entrypoints`` play the trainer image
-and ``nmtwizard/score`` with ``contract_image.py``. The chain (``prepr`` → ``train`` → ``trans``
-→ ``score``) runs in dependency order, each task with nmt-wizard's entrypoint arguments:
-``train`` writes its model to the model storage, ``trans`` reads it and posts its output through
-the launcher storage, ``score`` reads that output through its OWN task's launcher storage (the
-engine serves the declared input) and posts ``scores``. The score's token opens no undeclared
-file of its chain and nothing of another chain; a failing train stops its children.
+uploaded files), a ``train`` of an image tagged 1.17.0 with ``totranslate`` and ``toscore``, on
+a pool of plain processes (``local``, and the ``ssh`` test hosts) whose ``variables.entrypoints``
+play the trainer image and ``nmtwizard/score`` with ``contract_image.py``; the contract keys
+live in ``default.json`` as in an nmt-wizard configuration. The chain (``prepr`` → ``train`` →
+``trans`` → ``score``) runs in dependency order, each task with nmt-wizard's entrypoint
+arguments: ``train`` writes its model to the model storage, ``trans`` reads it, translates a
+storage input and an uploaded one, and posts its outputs through the launcher storage,
+``score`` reads its input through its OWN task's launcher storage (the engine serves the
+declared input) and posts ``scores``. The score's token opens no undeclared file of its chain
+and nothing of another chain; the ssh hosts steer the GPU task to a GPU-only server and keep
+CPU tasks off it and off another entity's server; what the nmt-wizard client reads (``lt``,
+``status``) shows the chain. A failing or terminated train stops its children with
+``dependency_error``; a later translation of the trained model is scored in its language.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from tests.factories import EntityFactory, UserFactory
 from tests.helpers import until
 from tests.services.contract_pool import contract_pool as make_contract_pool
 from tests.services.contract_pool import record_task_tokens
+from tests.services.remote_pool import processes
 
 TRAINER_IMAGE, SCORE_IMAGE = "nmtwizard/contract", "nmtwizard/score"
 CONFIG = json.dumps({"source": "en", "target": "fr"})
@@ -327,3 +333,22 @@ def test_a_chain_launched_through_the_api_runs_end_to_end(chain_pool, live_serve
         "-l", "fr", "-f", "launcher:scores",
     ]  # fmt: skip
     assert json.loads(store.get_file(score_c, "scores")) == {"again.fr": 0.5}
+
+    # -- a training terminated through the API stops its process and its children
+    aborted = _train(session, base, pool.name, "--seconds", "60")
+    prepr_d, train_d, trans_d, score_d = (task_id for _, task_id, _ in aborted)
+    until(lambda: store.get(train_d)["status"] == "running", 60, "the long train running")
+    until(lambda: "contract: beat 200" in store.read_log(train_d)[0].decode(), 30, "its beat")
+    answer = session.get(f"{base}/task/terminate/{train_d}", timeout=10)
+    assert answer.json()["message"] == f"terminating {train_d}"
+    stopped_d = (prepr_d, train_d, trans_d, score_d)
+    until(lambda: all(store.get(t)["status"] == "stopped" for t in stopped_d), 30, "chain stopped")
+    assert [store.get(t)["message"] for t in stopped_d] == [
+        "completed",
+        "aborted",
+        "dependency_error",
+        "dependency_error",
+    ]
+    job = store.get(train_d)["job"]
+    until(lambda: job["pid"] not in dict(processes()), 10, "the train's process gone")
+    assert "contract: all checks passed" not in store.read_log(train_d)[0].decode()
