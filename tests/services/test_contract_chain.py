@@ -256,6 +256,10 @@ def test_a_chain_launched_through_the_api_runs_end_to_end(chain_pool, live_serve
     assert scores.status_code == 200, scores.text
     assert json.loads(scores.content) == {output: 0.5}
     assert f"contract: ok read {output} through its own task (200)" in logs[score]
+    revoked = requests.get(
+        f"{base}/task/file/{score}/scores", auth=(minted[score], "x"), timeout=10
+    )
+    assert revoked.status_code == 401  # a finished task's token opens nothing any more
     for probe in (
         f"{score}/{output}: 200",
         f"{score}/notes.txt: 404",
@@ -352,3 +356,46 @@ def test_a_chain_launched_through_the_api_runs_end_to_end(chain_pool, live_serve
     job = store.get(train_d)["job"]
     until(lambda: job["pid"] not in dict(processes()), 10, "the train's process gone")
     assert "contract: all checks passed" not in store.read_log(train_d)[0].decode()
+
+
+@pytest.mark.slow
+def test_iterations_chain_each_training_on_the_previous_one(chain_pool, live_server):
+    """``iterations: 2``: each training (with its prepr step) starts from the previous one's
+    model, and each is translated and scored."""
+    pool, store, base = chain_pool, chain_pool.store, live_server.url
+    session = _trainer_session(base)
+    lines = _launch(
+        session,
+        base,
+        pool.name,
+        ["-c", CONFIG, "train"],
+        iterations=2,
+        totranslate=[["corpus:test.en", "launcher:test_<MODEL>.fr"]],
+        toscore=[["launcher:test_<MODEL>.fr", "${TMP_DIR}/ref.fr"]],
+    )
+    assert [kind for kind, _, _ in lines] == ["prepr", "train", "trans", "score"] * 2
+    ids = [task_id for _, task_id, _ in lines]
+    prepr1, train1, trans1, score1, prepr2, train2, trans2, score2 = ids
+    pool.probes.write_text("[]")
+    record_task_tokens()
+    pool.start_worker()
+    until(lambda: all(store.get(t)["status"] == "stopped" for t in ids), 120, "chain stopped")
+    for task_id in ids:
+        task, log = store.get(task_id), store.read_log(task_id)[0].decode()
+        assert task["message"] == "completed", log
+        assert "contract: all checks passed" in log
+    assert [store.get(t).get("parent") for t in ids] == [
+        None, prepr1, train1, trans1, train1, prepr2, train2, trans2,
+    ]  # fmt: skip
+
+    def command(task_id: str) -> list[str]:
+        workdir = Path(store.get(task_id)["job"]["workdir"])
+        argv = json.loads((workdir / "contract-seen.json").read_text())["argv"]
+        return argv[argv.index("models:") + 1 :]
+
+    assert command(prepr2) == ["-m", train1, "--no_push", "preprocess", "--build_model"]
+    assert command(train2) == ["-m", prepr2, "train"]
+    assert command(trans2)[:2] == ["-m", train2]
+    for train, score in ((train1, score1), (train2, score2)):
+        assert json.loads(store.get_file(score, "scores")) == {f"test_{train}.fr": 0.5}
+        assert (pool.models / train / "checkpoint.txt").exists()
