@@ -3,8 +3,8 @@
 
 It parses exactly the entrypoint flags of ``reference/nmt-wizard-docker-contract.md`` §1 (names,
 long forms, defaults; ``-ms`` defaults to ``$MODELS_DIR`` and parsing fails when neither is
-given), then one sub-command (``preprocess``, ``train``, ``trans``, ``score``), and behaves as
-the images do:
+given), then one sub-command (``preprocess``, ``train``, ``trans``, ``score``, ``tuminer``),
+and behaves as the images do:
 
 * beats ``PUT <b>/task/beat/<t>?container_id=<hostname>&duration=<2 x bi>`` once in the main
   thread (a wrong URL fails at once), then every ``bi`` seconds from a thread;
@@ -18,6 +18,8 @@ the images do:
   and writes each ``-o launcher:<name>`` through the ``launcher`` storage (``post_pattern``);
   ``score`` reads each ``-o launcher:<name>`` through the ``get_pattern`` of its own task,
   compares it with its ``-r`` reference and posts the scores to its ``-f launcher:<name>``;
+  ``tuminer`` pairs each ``--srcfile`` line with its ``--tgtfile`` translation (read so too)
+  and posts them to its ``--output``;
 * posts empty, then non-empty statistics to ``--statistics_url`` (replies ignored, as the
   images do);
 * checks that its ``-g`` matches the GPUs it was given (``CUDA_VISIBLE_DEVICES``), in the
@@ -90,6 +92,11 @@ def entrypoint_parser():
     score.add_argument("-r", "--ref", nargs="+", required=True)
     score.add_argument("-l", "--lang", default="en")
     score.add_argument("-f", "--file", default=None)
+    tuminer = commands.add_parser("tuminer")
+    tuminer.add_argument("--tumode", default="score")
+    tuminer.add_argument("--srcfile", nargs="+", required=True)
+    tuminer.add_argument("--tgtfile", nargs="+", required=True)
+    tuminer.add_argument("--output", nargs="+", required=True)
     return parser
 
 
@@ -271,6 +278,25 @@ def score(checks, storages, args):
         checks.expect(status == 200, f"scores posted to {name} ({status})")
 
 
+def tu_mine(checks, storages, args):
+    """Per ``--srcfile`` (a path of this host) and ``--tgtfile`` (read through this task's own
+    launcher storage), its line pairs ``source ||| target`` posted to ``--output``."""
+    launcher = storages.get("launcher") or {}
+    for source, target, output in zip(args.srcfile, args.tgtfile, args.output, strict=False):
+        names = launcher_name(checks, target), launcher_name(checks, output)
+        found = os.path.isfile(source)
+        checks.expect(found, f"source {source} found")
+        if None in names or not found:
+            continue
+        status, body = request("GET", launcher["get_pattern"] % names[0])
+        checks.expect(status == 200, f"read {names[0]} through its own task ({status})")
+        with open(source) as handle:
+            pairs = zip(handle.read().splitlines(), body.decode().splitlines()[1:], strict=False)
+        data = "".join(f"{a} ||| {b}\n" for a, b in pairs).encode()
+        status, _ = request("POST", launcher["post_pattern"] % names[1], data)
+        checks.expect(status == 200, f"pairs posted to {names[1]} ({status})")
+
+
 def probes(checks, storages, args):
     """The requests ``$CONTRACT_PROBES`` lists, each expecting its HTTP status."""
     listed = os.environ.get("CONTRACT_PROBES")
@@ -349,6 +375,8 @@ def main(argv):
         translate(checks, storages, args)
     elif args.command == "score":
         score(checks, storages, args)
+    elif args.command == "tuminer":
+        tu_mine(checks, storages, args)
     post_statistics(checks, args, start_time)
     stop.set()
     if checks.failures:

@@ -31,6 +31,7 @@ from tests.services.contract_pool import record_task_tokens
 from tests.services.remote_pool import processes
 
 TRAINER_IMAGE, SCORE_IMAGE = "nmtwizard/contract", "nmtwizard/score"
+TUMINER_IMAGE = "nmtwizard/tuminer"
 CONFIG = json.dumps({"source": "en", "target": "fr"})
 SOURCE = b"hello world\ngood morning\n"
 REFERENCE = b"HELLO WORLD\nGOOD EVENING\n"  # the second line differs from the translation
@@ -66,7 +67,7 @@ def chain_pool(request, live_server, transactional_db, redis_client, tmp_path):
         request,
         tmp_path,
         live_server.url,
-        (TRAINER_IMAGE, SCORE_IMAGE),
+        (TRAINER_IMAGE, SCORE_IMAGE, TUMINER_IMAGE),
         _chain_keys(tmp_path / "probes.json", corpus, tmp_path),
     )
     pool.probes = tmp_path / "probes.json"
@@ -75,65 +76,80 @@ def chain_pool(request, live_server, transactional_db, redis_client, tmp_path):
     pool.stop_worker()
 
 
-def _trainer_session(base: str) -> requests.Session:
-    login = requests.get(f"{base}/auth/token", auth=("AATRN", "secret-password"), timeout=10)
-    assert login.status_code == 200, login.text
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {login.json()['token']}"
-    return session
+class _Trainer:
+    """The trainer ``AATRN`` on the live launcher, launching on one pool as nmt-wizard's
+    client does."""
+
+    def __init__(self, base: str, pool: str):
+        self.base, self.pool = base, pool
+        login = requests.get(f"{base}/auth/token", auth=("AATRN", "secret-password"), timeout=10)
+        assert login.status_code == 200, login.text
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {login.json()['token']}"
+
+    def get(self, path: str) -> requests.Response:
+        return self.session.get(f"{self.base}{path}", timeout=10)
+
+    def launch(self, command: list[str], uploads=None, **chain) -> list[list[str]]:
+        """``launch``: the ``content`` JSON field plus the reference file (and ``uploads``);
+        the answer lines split into ``[type, task id, sizes]``."""
+        content = {
+            "docker": {
+                "registry": "auto",
+                "image": TRAINER_IMAGE,
+                "tag": "1.17.0",
+                "command": command,
+            },
+            "ngpus": 1,
+            "ncpus": 1,
+            "options": {},
+            **chain,
+        }
+        files = {"ref.fr": REFERENCE, **(uploads or {})}
+        response = self.session.post(
+            f"{self.base}/task/launch/{self.pool}",
+            data={"content": json.dumps(content)},
+            files={name: (name, data) for name, data in files.items()},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        return [line.split("\t") for line in response.json()]
+
+    def train(self, *options: str) -> list[list[str]]:
+        """A train translating ``corpus:test.en`` (and an uploaded ``news.en``, as the clients
+        rewrite a local input to ``${TMP_DIR}/news.en``), scoring the first translation."""
+        return self.launch(
+            ["-c", CONFIG, "train", *options],
+            uploads={"news.en": NEWS},
+            totranslate=[
+                ["corpus:test.en", "launcher:test_<MODEL>.fr"],
+                ["${TMP_DIR}/news.en", "launcher:news_<MODEL>.fr"],
+            ],
+            toscore=[["launcher:test_<MODEL>.fr", "${TMP_DIR}/ref.fr"]],
+        )
 
 
-def _launch(
-    session: requests.Session, base: str, pool: str, command: list[str], uploads=None, **chain
-):
-    """``launch`` as nmt-wizard's client sends it: the ``content`` JSON field plus the
-    reference file (and ``uploads``); the answer lines split into ``[type, task id, sizes]``."""
-    uploads = uploads or {}
-    content = {
-        "docker": {
-            "registry": "auto",
-            "image": TRAINER_IMAGE,
-            "tag": "1.17.0",
-            "command": command,
-        },
-        "ngpus": 1,
-        "ncpus": 1,
-        "options": {},
-        **chain,
-    }
-    response = session.post(
-        f"{base}/task/launch/{pool}",
-        data={"content": json.dumps(content)},
-        files={name: (name, data) for name, data in {"ref.fr": REFERENCE, **uploads}.items()},
-        timeout=30,
-    )
-    assert response.status_code == 200, response.text
-    return [line.split("\t") for line in response.json()]
+def _seen(store, task_id: str) -> tuple[list[str], Path]:
+    """The argv the contract-test image recorded in its working directory, and that directory."""
+    workdir = Path(store.get(task_id)["job"]["workdir"])
+    return json.loads((workdir / "contract-seen.json").read_text())["argv"], workdir
 
 
-def _train(session: requests.Session, base: str, pool: str, *options: str):
-    """A train translating ``corpus:test.en`` (and an uploaded ``news.en``, as the clients
-    rewrite a local input to ``${TMP_DIR}/news.en``), scoring the first translation."""
-    return _launch(
-        session,
-        base,
-        pool,
-        ["-c", CONFIG, "train", *options],
-        uploads={"news.en": NEWS},
-        totranslate=[
-            ["corpus:test.en", "launcher:test_<MODEL>.fr"],
-            ["${TMP_DIR}/news.en", "launcher:news_<MODEL>.fr"],
-        ],
-        toscore=[["launcher:test_<MODEL>.fr", "${TMP_DIR}/ref.fr"]],
-    )
+def _all_complete(store, ids: list[str], timeout: float) -> None:
+    """Wait for the tasks to stop; each completed and its image's checks all passed."""
+    until(lambda: all(store.get(t)["status"] == "stopped" for t in ids), timeout, "tasks stopped")
+    for task_id in ids:
+        task, log = store.get(task_id), store.read_log(task_id)[0].decode()
+        assert task["message"] == "completed", log
+        assert "contract: all checks passed" in log
 
 
 @pytest.mark.slow
 def test_a_chain_launched_through_the_api_runs_end_to_end(chain_pool, live_server):
     pool, store, base = chain_pool, chain_pool.store, live_server.url
-    session = _trainer_session(base)
-    lines = _train(session, base, pool.name, "--upload", "notes.txt")
-    failing = _train(session, base, pool.name, "--upload", "notes.txt", "--fail")
+    trainer = _Trainer(base, pool.name)
+    lines = trainer.train("--upload", "notes.txt")
+    failing = trainer.train("--upload", "notes.txt", "--fail")
 
     # -- upstream's answer: one line per task, in chain order, with its type and sizes
     assert [(kind, sizes) for kind, _, sizes in lines] == [
@@ -191,10 +207,6 @@ def test_a_chain_launched_through_the_api_runs_end_to_end(chain_pool, live_serve
     # -- each got nmt-wizard's entrypoint arguments, then its chain command
     host = base.split("://", 1)[1]
 
-    def seen(task_id: str) -> tuple[list[str], Path]:
-        workdir = Path(store.get(task_id)["job"]["workdir"])
-        return json.loads((workdir / "contract-seen.json").read_text())["argv"], workdir
-
     def expected(task_id: str, gpus: list[str], image: str, command: list[str]) -> list[str]:
         callback = f"http://{minted[task_id]}:x@{host}"
         storages = (
@@ -211,13 +223,13 @@ def test_a_chain_launched_through_the_api_runs_end_to_end(chain_pool, live_serve
         ]  # fmt: skip
 
     trainer_image = "nmtwizard/contract:1.17.0"
-    assert seen(prepr)[0] == expected(
+    assert _seen(store, prepr)[0] == expected(
         prepr, [], trainer_image, ["-c", CONFIG, "--no_push", "preprocess", "--build_model"]
     )
-    assert seen(train)[0] == expected(
+    assert _seen(store, train)[0] == expected(
         train, ["-g", "0"], trainer_image, ["-m", prepr, "train", "--upload", "notes.txt"]
     )
-    argv, trans_dir = seen(trans)
+    argv, trans_dir = _seen(store, trans)
     inputs = ["corpus:test.en", f"{trans_dir}/files/news.en"]
     outputs = [f"launcher:{output}", f"launcher:news_{train}.fr"]
     assert argv == expected(
@@ -226,7 +238,7 @@ def test_a_chain_launched_through_the_api_runs_end_to_end(chain_pool, live_serve
         trainer_image,
         ["-m", train, "trans", "--as_release", "-i", *inputs, "-o", *outputs],
     )
-    argv, score_dir = seen(score)
+    argv, score_dir = _seen(store, score)
     reference = f"{score_dir}/files/ref.fr"
     assert argv == expected(
         score,
@@ -252,7 +264,7 @@ def test_a_chain_launched_through_the_api_runs_end_to_end(chain_pool, live_serve
     assert store.get_file(trans, output) == translation.encode()
     news = f"model of {train} built by {trainer_image}\nNEWS OF THE DAY\n"
     assert store.get_file(trans, f"news_{train}.fr") == news.encode()
-    scores = session.get(f"{base}/task/file/{score}/scores", timeout=10)
+    scores = trainer.get(f"/task/file/{score}/scores")
     assert scores.status_code == 200, scores.text
     assert json.loads(scores.content) == {output: 0.5}
     assert f"contract: ok read {output} through its own task (200)" in logs[score]
@@ -272,16 +284,14 @@ def test_a_chain_launched_through_the_api_runs_end_to_end(chain_pool, live_serve
         assert f"contract: ok probe {probe}" in logs[score]
 
     # -- what nmt-wizard's client reads of the chain (``lt -pa``, ``status``)
-    rows = {
-        r["task_id"]: r for r in session.get(f"{base}/task/list/AATRN*?with_parent=True").json()
-    }
+    rows = {r["task_id"]: r for r in trainer.get("/task/list/AATRN*?with_parent=True").json()}
     assert {t: (rows[t]["parent"], rows[t]["image"], rows[t]["message"]) for t in lines_ids} == {
         prepr: ("", trainer_image, "completed"),
         train: (prepr, trainer_image, "completed"),
         trans: (train, trainer_image, "completed"),
         score: (trans, "nmtwizard/score:latest", "completed"),
     }
-    status = session.get(f"{base}/task/status/{score}", timeout=10).json()
+    status = trainer.get(f"/task/status/{score}").json()
     assert None not in status.values()
     assert (status["type"], status["parent"], sorted(status["files"])) == (
         "exec",
@@ -309,10 +319,7 @@ def test_a_chain_launched_through_the_api_runs_end_to_end(chain_pool, live_serve
             ]
         )
     )
-    later = _launch(
-        session,
-        base,
-        pool.name,
+    later = trainer.launch(
         ["-m", train, "trans", "-i", "corpus:test.en", "-o", "launcher:again.fr"],
         ngpus=0,
         toscore=[["launcher:again.fr", "${TMP_DIR}/ref.fr"]],
@@ -322,16 +329,12 @@ def test_a_chain_launched_through_the_api_runs_end_to_end(chain_pool, live_serve
         ("score", "ngpus: 0, ncpus: 1"),
     ]
     trans_c, score_c = (task_id for _, task_id, _ in later)
-    until(lambda: store.get(score_c)["status"] == "stopped", 60, "the later score stopped")
-    for task_id in (trans_c, score_c):
-        task, log = store.get(task_id), store.read_log(task_id)[0].decode()
-        assert task["message"] == "completed", log
-        assert "contract: all checks passed" in log
+    _all_complete(store, [trans_c, score_c], 60)
     assert store.get(trans_c)["parent"] == train
-    assert seen(trans_c)[0][-8:] == [
+    assert _seen(store, trans_c)[0][-8:] == [
         "-m", train, "trans", "-i", "corpus:test.en", "-o", "launcher:again.fr", "--as_release",
     ]  # fmt: skip
-    argv, score_dir = seen(score_c)
+    argv, score_dir = _seen(store, score_c)
     assert argv[-9:] == [
         "score", "-o", "launcher:again.fr", "-r", f"{score_dir}/files/ref.fr",
         "-l", "fr", "-f", "launcher:scores",
@@ -339,11 +342,11 @@ def test_a_chain_launched_through_the_api_runs_end_to_end(chain_pool, live_serve
     assert json.loads(store.get_file(score_c, "scores")) == {"again.fr": 0.5}
 
     # -- a training terminated through the API stops its process and its children
-    aborted = _train(session, base, pool.name, "--seconds", "60")
+    aborted = trainer.train("--seconds", "60")
     prepr_d, train_d, trans_d, score_d = (task_id for _, task_id, _ in aborted)
     until(lambda: store.get(train_d)["status"] == "running", 60, "the long train running")
     until(lambda: "contract: beat 200" in store.read_log(train_d)[0].decode(), 30, "its beat")
-    answer = session.get(f"{base}/task/terminate/{train_d}", timeout=10)
+    answer = trainer.get(f"/task/terminate/{train_d}")
     assert answer.json()["message"] == f"terminating {train_d}"
     stopped_d = (prepr_d, train_d, trans_d, score_d)
     until(lambda: all(store.get(t)["status"] == "stopped" for t in stopped_d), 30, "chain stopped")
@@ -363,11 +366,7 @@ def test_iterations_chain_each_training_on_the_previous_one(chain_pool, live_ser
     """``iterations: 2``: each training (with its prepr step) starts from the previous one's
     model, and each is translated and scored."""
     pool, store, base = chain_pool, chain_pool.store, live_server.url
-    session = _trainer_session(base)
-    lines = _launch(
-        session,
-        base,
-        pool.name,
+    lines = _Trainer(base, pool.name).launch(
         ["-c", CONFIG, "train"],
         iterations=2,
         totranslate=[["corpus:test.en", "launcher:test_<MODEL>.fr"]],
@@ -379,18 +378,13 @@ def test_iterations_chain_each_training_on_the_previous_one(chain_pool, live_ser
     pool.probes.write_text("[]")
     record_task_tokens()
     pool.start_worker()
-    until(lambda: all(store.get(t)["status"] == "stopped" for t in ids), 120, "chain stopped")
-    for task_id in ids:
-        task, log = store.get(task_id), store.read_log(task_id)[0].decode()
-        assert task["message"] == "completed", log
-        assert "contract: all checks passed" in log
+    _all_complete(store, ids, 120)
     assert [store.get(t).get("parent") for t in ids] == [
         None, prepr1, train1, trans1, train1, prepr2, train2, trans2,
     ]  # fmt: skip
 
     def command(task_id: str) -> list[str]:
-        workdir = Path(store.get(task_id)["job"]["workdir"])
-        argv = json.loads((workdir / "contract-seen.json").read_text())["argv"]
+        argv = _seen(store, task_id)[0]
         return argv[argv.index("models:") + 1 :]
 
     assert command(prepr2) == ["-m", train1, "--no_push", "preprocess", "--build_model"]
@@ -399,3 +393,35 @@ def test_iterations_chain_each_training_on_the_previous_one(chain_pool, live_ser
     for train, score in ((train1, score1), (train2, score2)):
         assert json.loads(store.get_file(score, "scores")) == {f"test_{train}.fr": 0.5}
         assert (pool.models / train / "checkpoint.txt").exists()
+
+
+@pytest.mark.slow
+def test_a_tuminer_reads_its_uploaded_source_and_the_translation(chain_pool, live_server):
+    """``totuminer``: the TU-miner task gets the uploaded source (``${TMP_DIR}``) and reads
+    the translation through its own task; it runs on the launch's GPUs."""
+    pool, store, base = chain_pool, chain_pool.store, live_server.url
+    lines = _Trainer(base, pool.name).launch(
+        ["-c", CONFIG, "train"],
+        uploads={"news.en": NEWS},
+        nochainprepr=True,
+        totranslate=[["${TMP_DIR}/news.en", "launcher:news_<MODEL>.fr.gz"]],
+        totuminer=[["${TMP_DIR}/news.en", "launcher:news_<MODEL>.fr.gz"]],
+    )
+    assert [(kind, sizes) for kind, _, sizes in lines] == [
+        ("train", "ngpus: 1, ncpus: 1"),
+        ("trans", "ngpus: 0, ncpus: 1"),
+        ("tuminer", "ngpus: 1, ncpus: 1"),
+    ]
+    ids = [task_id for _, task_id, _ in lines]
+    train, _, tuminer = ids
+    record_task_tokens()
+    pool.start_worker()
+    _all_complete(store, ids, 90)
+    argv, workdir = _seen(store, tuminer)
+    assert argv[argv.index("-i") :] == [
+        "-i", "nmtwizard/tuminer:latest", "-ms", "models:",
+        "tuminer", "--tumode", "score", "--srcfile", f"{workdir}/files/news.en",
+        "--tgtfile", f"launcher:news_{train}.fr.gz", "--output", f"launcher:news_{train}",
+    ]  # fmt: skip
+    assert argv[argv.index("-g") + 1] == "0"
+    assert store.get_file(tuminer, f"news_{train}") == b"news of the day ||| NEWS OF THE DAY\n"
