@@ -167,10 +167,11 @@ class Engine:
         the command's ``-m``), else the command's ``-m`` (or config ``model``): the first task
         waits for that task when it exists and its entity is in ``visible_entities`` (None:
         any); a model that is no task here (or not one the caller may see) only names the ids.
-        Uploaded ``files`` go to the prepr, main and score tasks. Raises InvalidRequest /
-        CapacityError for bad input, PoolNotFound, TaskNotFound (unknown ``parent`` or
-        ``dependency``). ``dependency`` (nmt-wizard HEAD's) replaces what the first task waits
-        for and leaves the model as it is.
+        Uploaded ``files`` go to the prepr, main and score tasks (and to a translation or
+        TU-miner task reading one in ``${TMP_DIR}``). Raises InvalidRequest / CapacityError for
+        bad input, PoolNotFound, TaskNotFound (unknown ``parent`` or ``dependency``).
+        ``dependency`` (nmt-wizard HEAD's) replaces what the first task waits for and leaves the
+        model as it is.
         """
         info = self._pool_info(pool)
         _require_open(pool, info)

@@ -11,7 +11,9 @@ The launch command names one task type (its first known token: ``train``, ``tran
 * **totranslate**: after each main task, ``trans`` children (priority + 1) on its model,
   ``<MODEL>`` in their outputs replaced by its id; from tag 1.8.0 (unless
   ``notransasrelease``) they run ``--as_release`` on CPUs in one task, otherwise on one GPU
-  each with the inputs split over the requested GPUs.
+  each with the inputs split over the requested GPUs. Unlike nmt-wizard, a translation (or
+  TU-miner task) reading an input in ``${TMP_DIR}`` (a local input the client uploaded) gets
+  the launch's uploads: nmt-wizard gave it none, so such an input was never there.
 * **toscore** / **totuminer**: per translation producing the named outputs, one ``score`` /
   ``tuminer`` utility task (priority + 2). They read those outputs as declared ``inputs``
   (served by :meth:`nmtwizard.api.Engine.get_file` from the translation's declared
@@ -56,6 +58,7 @@ TUMINER_IMAGE = "nmtwizard/tuminer"
 UTILITY_TAG = "latest"
 LAUNCHER_STORAGE = "launcher:"
 MODEL_PLACEHOLDER = "<MODEL>"
+UPLOADS_DIR = "${TMP_DIR}"
 
 _SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 
@@ -154,6 +157,12 @@ def _launcher_inputs(outputs: list[str], source: str) -> dict[str, str]:
         for name in outputs
         if name.startswith(LAUNCHER_STORAGE) and len(name) > len(LAUNCHER_STORAGE)
     }
+
+
+def _reads_uploads(paths: list[str]) -> bool:
+    """True when one of ``paths`` is in the task's ``${TMP_DIR}``, where the launch's uploads
+    land: nmt-wizard's client rewrites a local ``totranslate``/``totuminer`` input so."""
+    return any(UPLOADS_DIR in path for path in paths)
 
 
 def _tuminer_score_file(output: str) -> str:
@@ -447,7 +456,7 @@ class _ChainBuilder:
                 ngpus=ngpus,
                 ncpus=ncpus,
                 priority=self.request.priority + 1,
-                with_files=False,
+                with_files=_reads_uploads(inputs),
                 outputs=outputs,
             )
             produced.update(dict.fromkeys(outputs, trans_id))
@@ -515,5 +524,5 @@ class _ChainBuilder:
                 outputs,
                 ngpus=self.ngpus,
                 ncpus=ncpus,
-                with_files=False,
+                with_files=_reads_uploads(sources),
             )

@@ -452,14 +452,15 @@ class ConfigLibrary:
         shared base in force: a posted one (:meth:`set_base`) survives as long as the file's
         content is the one it was posted over; once the file changed, the file wins and the
         posted base is dropped. Key order and layout of the file do not count."""
-        file_text = json.dumps(default, sort_keys=True)
+        file_text = json.dumps(default, sort_keys=True)  # compared: key order does not count
 
         def publish(pipe) -> bool:
             posted = pipe.hgetall(self.keys.base_posted())
             kept = bool(posted) and posted.get("file") == file_text
             pipe.multi()
             pipe.set(self.keys.base_file(), file_text)
-            pipe.set(self.keys.base_config(), posted["config"] if kept else file_text)
+            # The file's own key order stays (storages reach images as written).
+            pipe.set(self.keys.base_config(), posted["config"] if kept else json.dumps(default))
             if not kept:
                 pipe.delete(self.keys.base_posted())
             return bool(posted) and not kept

@@ -430,6 +430,21 @@ def test_totuminer_adds_a_tuminer_task_per_translation(chain, engine):
     assert engine.list_files(tuminer["task_id"]) == {}
 
 
+def test_children_reading_an_upload_get_the_uploads(chain, engine):
+    """A local input the client uploaded reaches a translation and a TU-miner task as
+    ``${TMP_DIR}/<name>``: they get the launch's files (nmt-wizard gave them none)."""
+    tasks = chain(
+        ["-c", CONFIG, "train"],
+        nochainprepr=True,
+        files={"src.en": b"hello\n"},
+        totranslate=[["${TMP_DIR}/src.en", "launcher:out_<MODEL>.de"]],
+        totuminer=[["${TMP_DIR}/src.en", "launcher:out_<MODEL>.de"]],
+    )
+    [(_, train), (_, trans), (_, tuminer)] = tasks
+    for task in (train, trans, tuminer):
+        assert engine.list_files(task["task_id"]) == {"src.en": 6}
+
+
 def test_every_task_of_a_chain_must_fit_a_host(engine, tmp_path):
     small = {**CHAIN_DEFAULT, "cpu_allocation": {"tuminer_task": 9}}
     engine.sync_pool_configs(

@@ -3,14 +3,23 @@
 
 It parses exactly the entrypoint flags of ``reference/nmt-wizard-docker-contract.md`` §1 (names,
 long forms, defaults; ``-ms`` defaults to ``$MODELS_DIR`` and parsing fails when neither is
-given), then one sub-command, ``train``, and behaves as the images do:
+given), then one sub-command (``preprocess``, ``train``, ``trans``, ``score``, ``tuminer``),
+and behaves as the images do:
 
 * beats ``PUT <b>/task/beat/<t>?container_id=<hostname>&duration=<2 x bi>`` once in the main
   thread (a wrong URL fails at once), then every ``bi`` seconds from a thread;
 * fetches launch files and uploads a file through the ``launcher`` storage of ``-s`` (its
   ``get_pattern``/``post_pattern``), authenticating with HTTP Basic from the URL's user part;
-* writes a model directory ``<model id = task id>`` under its write model storage (a ``local``
-  storage of ``-s``: ``<basedir>/<path>/<model id>``);
+* ``train`` (and ``preprocess`` without ``--no_push``) writes a model directory ``<model id =
+  task id>`` under its write model storage (a ``local`` storage of ``-s``: ``<basedir>/<path>/
+  <model id>``); ``trans`` reads its ``-m`` model from the read model storage (failing without
+  it), translates each ``-i`` (``<storage>:<path>`` of a ``local`` storage, or a path of this
+  host, e.g. in ``${TMP_DIR}``), upper-casing its lines after one naming the model,
+  and writes each ``-o launcher:<name>`` through the ``launcher`` storage (``post_pattern``);
+  ``score`` reads each ``-o launcher:<name>`` through the ``get_pattern`` of its own task,
+  compares it with its ``-r`` reference and posts the scores to its ``-f launcher:<name>``;
+  ``tuminer`` pairs each ``--srcfile`` line with its ``--tgtfile`` translation (read so too)
+  and posts them to its ``--output``;
 * posts empty, then non-empty statistics to ``--statistics_url`` (replies ignored, as the
   images do);
 * checks that its ``-g`` matches the GPUs it was given (``CUDA_VISIBLE_DEVICES``), in the
@@ -18,7 +27,10 @@ given), then one sub-command, ``train``, and behaves as the images do:
 
 ``train`` options (test-only): ``--fetch NAME`` (repeatable) with ``--compare PATH`` (the same
 file as the launcher put it in ``${TMP_DIR}``), ``--upload NAME``, ``--other_task ID`` (a task
-whose routes this task's token must not open: 401/403 expected), ``--seconds S`` (keep beating).
+whose routes this task's token must not open: 401/403 expected), ``--seconds S`` (keep beating),
+``--fail`` (exit 1 after the uploads, writing no model). ``$CONTRACT_PROBES`` names a JSON file
+of ``[task id, file name, expected HTTP status]`` the image requests through its ``launcher``
+storage (its own task id in ``get_pattern`` replaced by the one given; null: its own).
 
 It writes what it received to ``contract-seen.json`` in its working directory (argv and a few
 environment variables; the test reads it there, so no secret reaches the task log) and prints
@@ -68,6 +80,23 @@ def entrypoint_parser():
     train.add_argument("--upload", default=None)
     train.add_argument("--other_task", default=None)
     train.add_argument("--seconds", default=0.0, type=float)
+    train.add_argument("--fail", action="store_true")
+    preprocess = commands.add_parser("preprocess")
+    preprocess.add_argument("--build_model", nargs="?", const=True, default=False)
+    trans = commands.add_parser("trans")
+    trans.add_argument("-i", "--input", nargs="+", required=True)
+    trans.add_argument("-o", "--output", nargs="+", required=True)
+    trans.add_argument("--as_release", action="store_true")
+    score = commands.add_parser("score")
+    score.add_argument("-o", "--output", nargs="+", required=True)
+    score.add_argument("-r", "--ref", nargs="+", required=True)
+    score.add_argument("-l", "--lang", default="en")
+    score.add_argument("-f", "--file", default=None)
+    tuminer = commands.add_parser("tuminer")
+    tuminer.add_argument("--tumode", default="score")
+    tuminer.add_argument("--srcfile", nargs="+", required=True)
+    tuminer.add_argument("--tgtfile", nargs="+", required=True)
+    tuminer.add_argument("--output", nargs="+", required=True)
     return parser
 
 
@@ -169,16 +198,117 @@ def storage(storages, spec):
     return storages.get(name), path
 
 
-def write_model(checks, storages, args):
-    definition, path = storage(storages, args.model_storage_write)
+def local_path(checks, storages, spec, *names):
+    """The file of ``<storage_id>:<path>`` (then ``names``) in a ``local`` storage, or None."""
+    definition, path = storage(storages, spec)
     if not definition or definition.get("type") != "local":
-        checks.expect(False, f"model storage {args.model_storage_write} is a local storage")
+        checks.expect(False, f"{spec} is on a local storage")
+        return None
+    return os.path.join(definition["basedir"], path, *names)
+
+
+def write_model(checks, storages, args):
+    model_dir = local_path(checks, storages, args.model_storage_write, args.task_id)
+    if model_dir is None:
         return
-    model_dir = os.path.join(definition["basedir"], path, args.task_id)
     os.makedirs(model_dir, exist_ok=True)
     with open(os.path.join(model_dir, "checkpoint.txt"), "w") as handle:
         handle.write(f"model of {args.task_id} built by {args.image}\n")
     checks.expect(True, f"model written under {args.model_storage_write}")
+
+
+def read_model(checks, storages, args):
+    """The checkpoint of the ``-m`` model in the read model storage (None when missing)."""
+    path = local_path(checks, storages, args.model_storage_read, args.model, "checkpoint.txt")
+    found = path is not None and os.path.isfile(path)
+    checks.expect(found, f"model {args.model} found in {args.model_storage_read}")
+    if not found:
+        return None
+    with open(path) as handle:
+        return handle.read()
+
+
+def launcher_name(checks, spec):
+    """``<name>`` of ``launcher:<name>`` (None, and a mismatch, for another storage)."""
+    name = spec[len("launcher:") :] if spec.startswith("launcher:") else ""
+    checks.expect(bool(name), f"{spec} is a launcher file")
+    return name or None
+
+
+def translate(checks, storages, args):
+    """Each input, upper-cased after a first line naming the model, to its ``-o`` file."""
+    model = read_model(checks, storages, args)
+    checks.expect(len(args.input) == len(args.output), "as many -i as -o")
+    if model is None:
+        return
+    launcher = storages.get("launcher") or {}
+    for source, output in zip(args.input, args.output, strict=False):
+        name = launcher_name(checks, output)
+        path = source if os.path.isabs(source) else local_path(checks, storages, source)
+        if path is None or name is None:
+            continue
+        if not os.path.isfile(path):
+            checks.expect(False, f"input {source} found")
+            continue
+        with open(path) as handle:
+            data = (model + handle.read().upper()).encode()
+        status, _ = request("POST", launcher["post_pattern"] % name, data)
+        checks.expect(status == 200, f"translation {name} posted ({status})")
+
+
+def score(checks, storages, args):
+    """Per ``-o`` output (read through this task's own launcher storage), the share of its
+    lines equal to the reference's, posted as JSON to ``-f``."""
+    launcher = storages.get("launcher") or {}
+    scores = {}
+    for output, reference in zip(args.output, args.ref, strict=False):
+        name = launcher_name(checks, output)
+        if name is None:
+            continue
+        status, body = request("GET", launcher["get_pattern"] % name)
+        checks.expect(status == 200, f"read {name} through its own task ({status})")
+        with open(reference) as handle:
+            expected = handle.read().splitlines()
+        lines = body.decode().splitlines()[1:]  # after the model line
+        scores[name] = sum(a == b for a, b in zip(lines, expected, strict=False)) / len(expected)
+    name = launcher_name(checks, args.file) if args.file else None
+    if name:
+        data = json.dumps(scores).encode()
+        status, _ = request("POST", launcher["post_pattern"] % name, data)
+        checks.expect(status == 200, f"scores posted to {name} ({status})")
+
+
+def tu_mine(checks, storages, args):
+    """Per ``--srcfile`` (a path of this host) and ``--tgtfile`` (read through this task's own
+    launcher storage), its line pairs ``source ||| target`` posted to ``--output``."""
+    launcher = storages.get("launcher") or {}
+    for source, target, output in zip(args.srcfile, args.tgtfile, args.output, strict=False):
+        names = launcher_name(checks, target), launcher_name(checks, output)
+        found = os.path.isfile(source)
+        checks.expect(found, f"source {source} found")
+        if None in names or not found:
+            continue
+        status, body = request("GET", launcher["get_pattern"] % names[0])
+        checks.expect(status == 200, f"read {names[0]} through its own task ({status})")
+        with open(source) as handle:
+            pairs = zip(handle.read().splitlines(), body.decode().splitlines()[1:], strict=False)
+        data = "".join(f"{a} ||| {b}\n" for a, b in pairs).encode()
+        status, _ = request("POST", launcher["post_pattern"] % names[1], data)
+        checks.expect(status == 200, f"pairs posted to {names[1]} ({status})")
+
+
+def probes(checks, storages, args):
+    """The requests ``$CONTRACT_PROBES`` lists, each expecting its HTTP status."""
+    listed = os.environ.get("CONTRACT_PROBES")
+    if not listed:
+        return
+    with open(listed) as handle:
+        wanted = json.load(handle)
+    pattern = (storages.get("launcher") or {})["get_pattern"]
+    for task_id, name, expected in wanted:
+        task_id = task_id or args.task_id
+        status, _ = request("GET", pattern.replace(args.task_id, task_id) % name)
+        checks.expect(status == expected, f"probe {task_id}/{name}: {status}")
 
 
 def launcher_files(checks, storages, args):
@@ -202,7 +332,11 @@ def launcher_files(checks, storages, args):
 def post_statistics(checks, args, start_time):
     if not args.statistics_url:
         return
-    for statistics in ({}, {"contract": {"fetched": len(args.fetch), "gpus": args.gpuid}}):
+    fetched = len(getattr(args, "fetch", ()))
+    for statistics in (
+        {},
+        {"contract": {"command": args.command, "fetched": fetched, "gpus": args.gpuid}},
+    ):
         body = {
             "task_id": args.task_id,
             "start_time": start_time,
@@ -227,9 +361,22 @@ def main(argv):
         start_beats(args, stop)
     storages = load_json_argument(args.storage_config) if args.storage_config else {}
     gpu_check(checks, argv, args.gpuid)
-    launcher_files(checks, storages, args)
-    write_model(checks, storages, args)
-    time.sleep(args.seconds)
+    probes(checks, storages, args)
+    if args.command == "train":
+        launcher_files(checks, storages, args)
+        if args.fail:
+            print("contract: train failing as asked (--fail)", flush=True)
+            return 1
+        write_model(checks, storages, args)
+        time.sleep(args.seconds)
+    elif args.command == "preprocess" and not args.no_push:
+        write_model(checks, storages, args)
+    elif args.command == "trans":
+        translate(checks, storages, args)
+    elif args.command == "score":
+        score(checks, storages, args)
+    elif args.command == "tuminer":
+        tu_mine(checks, storages, args)
     post_statistics(checks, args, start_time)
     stop.set()
     if checks.failures:

@@ -14,113 +14,30 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
-from accounts.tokens import mint_task_token, revoke_task_token
-from nmtwizard import hooks
-from nmtwizard.worker import Worker
-from tasks_api.engine import get_engine
 from tests.factories import EntityFactory, UserFactory
 from tests.helpers import until
-from tests.services.remote_pool import CONTRACT_IMAGE, enqueue
-from tests.tasks_api.conftest import DEFAULT, write_pools
+from tests.services.contract_pool import contract_pool as make_contract_pool
+from tests.services.contract_pool import record_task_tokens
 
-RELATIVE_PROGRAM = "tests/services/contract_image.py"  # the local worker runs from the repo root
 CURRENT, LEGACY = "snw/contract", "snw/contract-legacy"
 
 
-def _contract_keys(data: dict, live_url: str, models: Path, program: str) -> dict:
-    """The pool keys of the contract, written from the reference."""
-    data.update(
-        callback_url=live_url,
-        callback_interval=1,
-        storages={
-            "launcher": {
-                "type": "http",
-                "get_pattern": "<CALLBACK_URL>/task/file/<TASK_ID>/%s",
-                "post_pattern": "<CALLBACK_URL>/task/file/<TASK_ID>/%s",
-            },
-            "models": {"type": "local", "basedir": str(models), "default_ms": True},
-        },
-        docker={
-            "envvar": {
-                "LANG": "C.UTF-8",
-                "specific": {LEGACY: {"CONTRACT_GPU_NUMBERING": "1-indexed"}},
-            }
-        },
-    )
-    data["variables"].update(
-        terminate_grace=1,
-        gpu_numbering_by_image={LEGACY: "1-indexed"},
-        entrypoints={CURRENT: ["python3", program], LEGACY: ["python3", program]},
-    )
-    return data
-
-
-class ContractPool:
-    """A pool carrying the contract keys; its worker (a thread) starts when the tasks wait."""
-
-    def __init__(self, name: str, program: str, models: Path, config_dir: Path):
-        self.name, self.program, self.models = name, program, models
-        self.config_dir = config_dir
-        self.store = get_engine().store
-        self.worker: Worker | None = None
-        self.thread: threading.Thread | None = None
-
-    def launch(self, image, command, ngpus, *, statistics=False, files=None) -> str:
-        return enqueue(
-            self.store,
-            self.name,
-            command,
-            ngpus=ngpus,
-            image=image,
-            tag="1.17.0",
-            files=files,
-            trainer_id="AATRN",
-            content={"exec_mode": False, "support_statistics": statistics},
-        )
-
-    def start_worker(self) -> None:
-        self.worker = Worker(
-            self.store, self.name, config_dir=self.config_dir, tick=0.02, refresh_counter=1
-        )
-        self.thread = threading.Thread(target=self.worker.run, daemon=True)
-        self.thread.start()
-
-    def stop_worker(self) -> None:
-        if self.worker is not None:
-            self.worker.request_exit(0)
-            self.thread.join(30)
-            if hasattr(self.worker.service, "close"):
-                self.worker.service.close()
+def _legacy_numbering(data: dict, default: dict) -> None:
+    """The legacy image counts its GPUs from 1 (and checks it from its environment)."""
+    default["docker"]["envvar"]["specific"][LEGACY] = {"CONTRACT_GPU_NUMBERING": "1-indexed"}
+    data["variables"]["gpu_numbering_by_image"] = {LEGACY: "1-indexed"}
 
 
 @pytest.fixture(params=["local", "ssh"])
 def contract_pool(request, live_server, transactional_db, redis_client, tmp_path):
     UserFactory(entity=EntityFactory(entity_code="AA"), user_code="TRN", roles=["trainer"])
-    if request.param == "ssh":
-        data = json.loads(json.dumps(request.getfixturevalue("remote_hosts").data))
-        program = str(CONTRACT_IMAGE)  # an ssh login starts in its home: absolute here
-    else:
-        data = {
-            "name": "aa_contract",
-            "description": "the contract image as local processes",
-            "service": "local",
-            "variables": {
-                "runtime": "process",
-                "work_dir": str(tmp_path / "work"),
-                "server_pool": [{"name": "localhost", "gpus": [0, 1, 2, 3], "ncpus": 4}],
-            },
-        }
-        program = RELATIVE_PROGRAM
-    data = _contract_keys(data, live_server.url, tmp_path / "models", program)
-    config_dir = write_pools(tmp_path / "config", [data], DEFAULT)
-    get_engine().sync_pool_configs(config_dir)
-    pool = ContractPool(data["name"], program, tmp_path / "models", config_dir)
+    pool = make_contract_pool(
+        request.param, request, tmp_path, live_server.url, (CURRENT, LEGACY), _legacy_numbering
+    )
     yield pool
     pool.stop_worker()
 
@@ -138,16 +55,7 @@ def test_contract_image_end_to_end(contract_pool, live_server):
     c = pool.launch(LEGACY, ["train"], 2)
     d = pool.launch(CURRENT, ["train"], 0)
     unmapped = pool.launch("snw/unmapped", ["train"], 0)
-    minted = {}
-
-    def mint(task_id, owner):
-        try:
-            minted[task_id] = mint_task_token(task_id, owner)
-        finally:
-            connection.close()  # a worker thread's own connection: the test database is dropped
-        return minted[task_id]
-
-    hooks.set_token_hooks(minter=mint, revoker=revoke_task_token)
+    minted = record_task_tokens()
     pool.start_worker()
 
     def stopped(task_id):
@@ -230,7 +138,7 @@ def test_contract_image_end_to_end(contract_pool, live_server):
     # -- what the callbacks left in SNW
     assert "contract: ok fetched conf.json (200) as in TMP_DIR" in logs[a]
     assert store.get_file(a, "result.txt") == f"uploaded by {a}\n".encode()
-    assert tasks[a]["statistics"] == {"contract": {"fetched": 1, "gpus": "0,1"}}
+    assert tasks[a]["statistics"] == {"contract": {"command": "train", "fetched": 1, "gpus": "0,1"}}
     assert "statistics" not in tasks[b]  # no --statistics_url for an image without them
     assert logs[b].count("contract: ok another task refuses this token (403)") == 2
     for task_id in (a, b, c, d):

@@ -52,3 +52,16 @@ def test_runnable_launches_are_accepted(clients, local_pools, pool, image, exec_
     body = launch_body(docker=_docker(image), exec_mode=exec_mode)
     response = clients["trainer_a"].post(f"/task/launch/{pool}", body, format="json")
     assert response.status_code == 200, response.content
+
+
+def test_a_chain_whose_score_image_is_unmapped_is_refused_whole(clients, local_pools, engine):
+    """The trainer image is mapped, ``nmtwizard/score`` is not: no task of the chain is made."""
+    body = launch_body(
+        docker={**_docker("nmtwizard/opennmt-tf"), "tag": "v1.17.0"},
+        totranslate=[["in.en", "launcher:out_<MODEL>.de"]],
+        toscore=[["launcher:out_<MODEL>.de", "ref.de"]],
+    )
+    response = clients["trainer_a"].post("/task/launch/aa_procs", body, format="json")
+    assert response.status_code == 400
+    assert "variables.entrypoints['nmtwizard/score']" in response.content.decode()
+    assert engine.list_tasks(pool="aa_procs") == []
