@@ -6,7 +6,8 @@ long forms, defaults; ``-ms`` defaults to ``$MODELS_DIR`` and parsing fails when
 given), then one sub-command, ``train``, and behaves as the images do:
 
 * beats ``PUT <b>/task/beat/<t>?container_id=<hostname>&duration=<2 x bi>`` once in the main
-  thread (a wrong URL fails at once), then every ``bi`` seconds from a thread;
+  thread (a wrong URL fails at once), then every ``bi`` seconds from a thread, and prints its
+  beat URL, token included, as the images' beat service logs it;
 * fetches launch files and uploads a file through the ``launcher`` storage of ``-s`` (its
   ``get_pattern``/``post_pattern``), authenticating with HTTP Basic from the URL's user part;
 * writes a model directory ``<model id = task id>`` under its write model storage (a ``local``
@@ -21,8 +22,8 @@ file as the launcher put it in ``${TMP_DIR}``), ``--upload NAME``, ``--other_tas
 whose routes this task's token must not open: 401/403 expected), ``--seconds S`` (keep beating).
 
 It writes what it received to ``contract-seen.json`` in its working directory (argv and a few
-environment variables; the test reads it there, so no secret reaches the task log) and prints
-one ``contract:`` line per check. Exit status 0, or 1 on any mismatch (printing why).
+environment variables; the test reads it there) and prints one ``contract:`` line per check.
+Exit status 0, or 1 on any mismatch (printing why).
 """
 
 import argparse
@@ -127,6 +128,7 @@ def start_beats(args, stop):
     if status != 200:
         raise SystemExit(f"contract: MISMATCH: first beat answered {status}")
     print(f"contract: beat {status}", flush=True)
+    print(f"contract: beating to {args.beat_url} every {args.beat_interval}s", flush=True)
 
     def loop():
         while not stop.wait(args.beat_interval):

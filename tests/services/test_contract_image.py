@@ -161,6 +161,7 @@ def test_contract_image_end_to_end(contract_pool, live_server):
     assert tasks[unmapped]["message"] == "launch_error"
     assert "variables.entrypoints['snw/unmapped']" in logs[unmapped]
 
+    host = live_server.url.split("://", 1)[1]
     for task_id in (a, b, c, d):
         task, log = tasks[task_id], logs[task_id]
         assert task["message"] == "completed", log
@@ -169,12 +170,13 @@ def test_contract_image_end_to_end(contract_pool, live_server):
         # the log starts with the command, the token masked; never the token itself
         assert log.startswith(f"COMMAND: python3 {pool.program} -s ")
         assert "http://[[private]]:x@" in log.splitlines()[0]
+        # the image prints its beat URL (as nmt-wizard-docker's beat service logs it): masked
+        assert f"contract: beating to http://[[private]]:x@{host} every 1s" in log
         assert token not in log and token not in json.dumps(task)
         # beats of the image itself (the runner's beats carry no container id)
         assert task["container_id"] == socket.gethostname()
 
     # -- every argument arrived, in the reference's order
-    host = live_server.url.split("://", 1)[1]
 
     def seen(task_id):
         workdir = Path(tasks[task_id]["job"]["workdir"])

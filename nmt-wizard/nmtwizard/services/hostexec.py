@@ -8,7 +8,8 @@ connection); :class:`RunnerService` holds everything else:
 * the **runner request** (:func:`build_start_request`): working directory ``<root>/<task_id>``,
   the command, the task's environment, its files, the registry logins and the callback
   URL/token. Secrets only ever travel on stdin (the callback URL with its token, which the
-  image contract puts in ``-b``/``-s``, is masked in the ``COMMAND:`` line the log starts with);
+  image contract puts in ``-b``/``-s``, is masked in the ``COMMAND:`` line the log starts with,
+  and in the output, where nmt-wizard-docker images print their beat URL);
 * **status** (:meth:`RunnerService.status`): reads the host's exit status and the task log from
   the offset already copied, and appends the new bytes to the engine's log with an offset check
   (:class:`LogSync`), so logs and completion work even when callbacks cannot be delivered;
