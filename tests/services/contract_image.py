@@ -21,9 +21,9 @@ given), then one sub-command, ``train``, and behaves as the images do:
 file as the launcher put it in ``${TMP_DIR}``), ``--upload NAME``, ``--other_task ID`` (a task
 whose routes this task's token must not open: 401/403 expected), ``--seconds S`` (keep beating).
 
-It writes what it received to ``contract-seen.json`` in its working directory (argv and a few
-environment variables; the test reads it there) and prints one ``contract:`` line per check.
-Exit status 0, or 1 on any mismatch (printing why).
+It writes what it received to ``contract-seen.json`` in its working directory (argv, the
+storages text of ``-s`` and a few environment variables; the test reads it there) and prints
+one ``contract:`` line per check. Exit status 0, or 1 on any mismatch (printing why).
 """
 
 import argparse
@@ -82,14 +82,14 @@ def parse(argv):
     return args
 
 
-def load_json_argument(value):
+def json_argument_text(value):
     """A JSON string, a file holding one, or ``-`` for stdin (as the images accept)."""
     if value == "-":
-        return json.load(sys.stdin)
+        return sys.stdin.read()
     if os.path.isfile(value):
         with open(value) as handle:
-            return json.load(handle)
-    return json.loads(value)
+            return handle.read()
+    return value
 
 
 # ----------------------------------------------------------------------------- HTTP
@@ -217,17 +217,23 @@ def post_statistics(checks, args, start_time):
         print(f"contract: statistics {json.dumps(statistics)} posted ({status})", flush=True)
 
 
-def main(argv):
+def record(seen):
     with open(SEEN, "w") as handle:
-        seen = {"argv": argv, "env": {k: os.environ[k] for k in ENV_SEEN if k in os.environ}}
         json.dump(seen, handle)
+
+
+def main(argv):
+    seen = {"argv": argv, "env": {k: os.environ[k] for k in ENV_SEEN if k in os.environ}}
+    record(seen)
     args = parse(argv)
+    storages_text = json_argument_text(args.storage_config) if args.storage_config else None
+    record({**seen, "storages": storages_text})
     start_time = time.time()
     checks = Checks()
     stop = threading.Event()
     if args.beat_url and args.task_id:
         start_beats(args, stop)
-    storages = load_json_argument(args.storage_config) if args.storage_config else {}
+    storages = json.loads(storages_text) if storages_text else {}
     gpu_check(checks, argv, args.gpuid)
     launcher_files(checks, storages, args)
     write_model(checks, storages, args)

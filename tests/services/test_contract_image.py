@@ -194,7 +194,7 @@ def test_contract_image_end_to_end(contract_pool, live_server):
     seen_a, workdir_a = seen(a)
     cb_a = f"http://{minted[a]}:x@{host}"
     assert seen_a["argv"] == [
-        "-s", storages(a),
+        "-s", "-",
         "-g", "0,1",
         "-t", a,
         "-b", cb_a, "-bi", "1",
@@ -204,6 +204,7 @@ def test_contract_image_end_to_end(contract_pool, live_server):
         "train", "--fetch", "conf.json", "--compare", f"{workdir_a}/files/conf.json",
         "--upload", "result.txt", "--seconds", "1.5",
     ]  # fmt: skip
+    assert seen_a["storages"] == storages(a)  # read from stdin (-s -)
     assert seen_a["env"] == {
         "CUDA_VISIBLE_DEVICES": ",".join(tasks[a]["job"]["gpus"]),
         "NB_CPU": "1",
@@ -212,7 +213,7 @@ def test_contract_image_end_to_end(contract_pool, live_server):
     seen_b, workdir_b = seen(b)
     cb_b = f"http://{minted[b]}:x@{host}"
     assert seen_b["argv"] == [
-        "-s", storages(b),
+        "-s", "-",
         "-g", "0",
         "-t", b,
         "-b", cb_b, "-bi", "1",
@@ -220,6 +221,7 @@ def test_contract_image_end_to_end(contract_pool, live_server):
         "-ms", "models:",
         "train", "--other_task", a, "--seconds", "1.5",
     ]  # fmt: skip
+    assert seen_b["storages"] == storages(b)  # read from stdin (-s -)
     assert seen_b["env"] == {
         "CUDA_VISIBLE_DEVICES": "",
         "NB_CPU": "1",

@@ -15,7 +15,8 @@ Actions:
   through ``nvidia-smi``, free space of each listed path) unless the task was already started
   here, answering ``state: error`` when they are not met (the engine quarantines the host and
   re-queues the task); create the task's working directory, write its files, detach a monitor (own
-  session) that starts the command in its own process group with the given environment, writes
+  session) that starts the command in its own process group with the given environment (and
+  ``stdin``, the storages an image reads with ``-s -``, on its standard input), writes
   ``task.log`` (a first line ``COMMAND: <argv>`` with every ``[[private:…]]`` value masked as
   ``[[private]]``, then stdout+stderr, where those values and the task token are masked too),
   ``pid.json`` then ``exit.json``, and, when a callback URL is given, streams new log bytes
@@ -135,7 +136,7 @@ def _secrets(spec):
     URL-decoded) and its callback token, longest first. nmt-wizard-docker images print their
     beat URL, which carries the token."""
     values = {(spec.get("callback") or {}).get("token") or ""}
-    for arg in spec.get("argv") or []:
+    for arg in [*(spec.get("argv") or []), spec.get("stdin") or ""]:
         values.update(PRIVATE.findall(arg))
     values.update([urllib.parse.unquote(value) for value in values])
     secrets = {value.encode() for value in values if len(value) >= MIN_SECRET}
@@ -157,6 +158,15 @@ def _secret_start(data, secrets):
                 longest = size
                 break
     return longest
+
+
+def _feed(pipe, data):
+    """Write the command's standard input (the storages of ``-s -``), then close it."""
+    try:
+        pipe.write(data)
+        pipe.close()
+    except OSError:  # the command exited without reading it all
+        pass
 
 
 def _copy_masked(source, log, secrets):
@@ -385,7 +395,7 @@ def _monitor(spec, workdir):
     try:
         child = subprocess.Popen(
             spec["run"],
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if spec.get("stdin") is None else subprocess.PIPE,
             stdout=subprocess.PIPE if secrets else log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -399,6 +409,9 @@ def _monitor(spec, workdir):
     stop = threading.Event()
     if callbacks.url:
         threading.Thread(target=callbacks.loop, args=(stop,), daemon=True).start()
+    if spec.get("stdin") is not None:
+        data = PRIVATE.sub(r"\1", spec["stdin"]).encode()
+        threading.Thread(target=_feed, args=(child.stdin, data), daemon=True).start()
     copier = None
     if secrets:
         copier = threading.Thread(target=_copy_masked, args=(child.stdout, log, secrets))
