@@ -165,7 +165,7 @@ class Engine:
         the command's ``-m``), else the command's ``-m`` (or config ``model``): the first task
         waits for that task when it exists and its entity is in ``visible_entities`` (None:
         any); a model that is no task here (or not one the caller may see) only names the ids.
-        Uploaded ``files`` go to every task of the chain. Raises InvalidRequest /
+        Uploaded ``files`` go to the prepr, main and score tasks. Raises InvalidRequest /
         CapacityError for bad input, PoolNotFound, TaskNotFound (unknown ``parent``).
         """
         info = self._pool_info(pool)
@@ -224,7 +224,7 @@ class Engine:
         hosts = None
         for capacity in dict.fromkeys((t.ngpus, t.ncpus) for t in plan):
             hosts = self._check_capacity(info, pool, options, *capacity, entity)
-        receivers = [t.task_id for t in plan]
+        receivers = [t.task_id for t in plan if t.with_files]
         if total * len(receivers) > defaults.MAX_LAUNCH_FILES_BYTES:
             raise CapacityError(
                 f"{len(receivers)} tasks would store {total * len(receivers)} bytes of files "

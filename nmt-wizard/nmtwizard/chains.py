@@ -17,10 +17,6 @@ The launch command names one task type (its first known token: ``train``, ``tran
   (served by :meth:`nmtwizard.api.Engine.get_file` from the translation's declared
   ``outputs``), where nmt-wizard made them climb out of their task with ``launcher:../<id>/``.
 
-Every task of the chain receives the launch's uploaded files: the client rewrites a local
-``-c``, ``--totranslate`` input or ``--toscore`` reference to ``${TMP_DIR}/<name>``, and the
-``trans``/``tuminer`` children read those inputs too (nmt-wizard attached them only to the
-prepr, main and score tasks, so a local ``--totranslate`` input was never found).
 Every task's ``content`` carries ``exec_mode`` and ``support_statistics`` (tag >= 1.17.0).
 This module only plans; the engine validates the pool side and stores the plan atomically.
 """
@@ -222,6 +218,7 @@ class PlannedTask:
     ncpus: int
     iteration: int
     content: dict[str, Any]
+    with_files: bool
 
 
 def plan_chain(request: ChainRequest) -> list[PlannedTask]:
@@ -322,6 +319,7 @@ class _ChainBuilder:
         ngpus: int,
         ncpus: int,
         priority: int,
+        with_files: bool,
         label: str | None = None,
         image: str | None = None,
         **extra: Any,
@@ -352,6 +350,7 @@ class _ChainBuilder:
                 ncpus=ncpus,
                 iteration=ids.parse_task_id(task_id).nn,
                 content=content,
+                with_files=with_files,
             )
         )
 
@@ -376,6 +375,7 @@ class _ChainBuilder:
                     ngpus=0,
                     ncpus=self._cpus(0, "preprocess"),
                     priority=request.priority,
+                    with_files=True,
                 )
                 command = with_model(_without_config(command), prepr_id)
                 named_after = waits_for = prepr_id
@@ -411,6 +411,7 @@ class _ChainBuilder:
             ngpus=self.ngpus,
             ncpus=ncpus,
             priority=request.priority,
+            with_files=True,
             **extra,
         )
         if self.totranslate:
@@ -446,6 +447,7 @@ class _ChainBuilder:
                 ngpus=ngpus,
                 ncpus=ncpus,
                 priority=self.request.priority + 1,
+                with_files=False,
                 outputs=outputs,
             )
             produced.update(dict.fromkeys(outputs, trans_id))
@@ -493,7 +495,9 @@ class _ChainBuilder:
             references = [reference for _, reference in pairs]
             command = ["score", "-o", *outputs, "-r", *references, *language]
             command += ["-f", f"{LAUNCHER_STORAGE}scores"]
-            self._utility("score", SCORE_IMAGE, trans_id, command, outputs, ngpus=0, ncpus=1)
+            self._utility(
+                "score", SCORE_IMAGE, trans_id, command, outputs, ngpus=0, ncpus=1, with_files=True
+            )
 
     def _tuminers(self, model_id: str, produced: dict[str, str]) -> None:
         ncpus = self._cpus(0, "tuminer")
@@ -511,4 +515,5 @@ class _ChainBuilder:
                 outputs,
                 ngpus=self.ngpus,
                 ncpus=ncpus,
+                with_files=False,
             )

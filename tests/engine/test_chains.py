@@ -237,8 +237,7 @@ def test_totranslate_runs_as_release_on_cpus_from_1_8_0(chain, engine):
     assert trans["content"]["outputs"] == [f"launcher:out1_{train_id}.de", "launcher:out2.de"]
     assert (trans["ngpus"], trans["ncpus"], trans["priority"]) == (0, 4, 4)
     assert (train["ngpus"], train["ncpus"], train["priority"]) == (2, 2, 3)
-    # a local --totranslate input is an upload the translation reads from its ${TMP_DIR}
-    assert engine.list_files(trans["task_id"]) == {"c.txt": 1}
+    assert engine.list_files(trans["task_id"]) == {}  # uploads stay with the training
     assert trans["content"]["docker"]["image"] == "nmtwizard/opennmt-tf"
 
 
@@ -357,7 +356,7 @@ def test_toscore_adds_a_score_task_per_translation(chain, engine):
         f"ABusr_ende_Model_04_{HEX}{{21}}-{uuid5(trans_a['task_id'])}_score", score_a["task_id"]
     )
     assert engine.list_files(score_a["task_id"]) == {"ref.de": 3}  # the uploads come along
-    assert engine.list_files(trans_a["task_id"]) == {"ref.de": 3}
+    assert engine.list_files(trans_a["task_id"]) == {}
 
 
 def test_toscore_without_a_parent_model_has_no_language_option(chain):
@@ -428,7 +427,7 @@ def test_totuminer_adds_a_tuminer_task_per_translation(chain, engine):
     assert re.fullmatch(
         f"ABusr_ende_Model_01_{HEX}{{21}}-{uuid5(trans['task_id'])}_tuminer", tuminer["task_id"]
     )
-    assert engine.list_files(tuminer["task_id"]) == {"c.txt": 1}  # its --srcfile may be one
+    assert engine.list_files(tuminer["task_id"]) == {}
 
 
 def test_every_task_of_a_chain_must_fit_a_host(engine, tmp_path):
