@@ -7,7 +7,8 @@ given), then one sub-command (``preprocess``, ``train``, ``trans``, ``score``, `
 and behaves as the images do:
 
 * beats ``PUT <b>/task/beat/<t>?container_id=<hostname>&duration=<2 x bi>`` once in the main
-  thread (a wrong URL fails at once), then every ``bi`` seconds from a thread;
+  thread (a wrong URL fails at once), then every ``bi`` seconds from a thread, and prints its
+  beat URL, token included, as the images' beat service logs it;
 * fetches launch files and uploads a file through the ``launcher`` storage of ``-s`` (its
   ``get_pattern``/``post_pattern``), authenticating with HTTP Basic from the URL's user part;
 * ``train`` (and ``preprocess`` without ``--no_push``) writes a model directory ``<model id =
@@ -32,8 +33,8 @@ whose routes this task's token must not open: 401/403 expected), ``--seconds S``
 of ``[task id, file name, expected HTTP status]`` the image requests through its ``launcher``
 storage (its own task id in ``get_pattern`` replaced by the one given; null: its own).
 
-It writes what it received to ``contract-seen.json`` in its working directory (argv and a few
-environment variables; the test reads it there, so no secret reaches the task log) and prints
+It writes what it received to ``contract-seen.json`` in its working directory (argv, the
+storages text of ``-s`` and a few environment variables; the test reads it there) and prints
 one ``contract:`` line per check. Exit status 0, or 1 on any mismatch (printing why).
 """
 
@@ -110,14 +111,14 @@ def parse(argv):
     return args
 
 
-def load_json_argument(value):
+def json_argument_text(value):
     """A JSON string, a file holding one, or ``-`` for stdin (as the images accept)."""
     if value == "-":
-        return json.load(sys.stdin)
+        return sys.stdin.read()
     if os.path.isfile(value):
         with open(value) as handle:
-            return json.load(handle)
-    return json.loads(value)
+            return handle.read()
+    return value
 
 
 # ----------------------------------------------------------------------------- HTTP
@@ -156,6 +157,7 @@ def start_beats(args, stop):
     if status != 200:
         raise SystemExit(f"contract: MISMATCH: first beat answered {status}")
     print(f"contract: beat {status}", flush=True)
+    print(f"contract: beating to {args.beat_url} every {args.beat_interval}s", flush=True)
 
     def loop():
         while not stop.wait(args.beat_interval):
@@ -349,17 +351,23 @@ def post_statistics(checks, args, start_time):
         print(f"contract: statistics {json.dumps(statistics)} posted ({status})", flush=True)
 
 
-def main(argv):
+def record(seen):
     with open(SEEN, "w") as handle:
-        seen = {"argv": argv, "env": {k: os.environ[k] for k in ENV_SEEN if k in os.environ}}
         json.dump(seen, handle)
+
+
+def main(argv):
+    seen = {"argv": argv, "env": {k: os.environ[k] for k in ENV_SEEN if k in os.environ}}
+    record(seen)
     args = parse(argv)
+    storages_text = json_argument_text(args.storage_config) if args.storage_config else None
+    record({**seen, "storages": storages_text})
     start_time = time.time()
     checks = Checks()
     stop = threading.Event()
     if args.beat_url and args.task_id:
         start_beats(args, stop)
-    storages = load_json_argument(args.storage_config) if args.storage_config else {}
+    storages = json.loads(storages_text) if storages_text else {}
     gpu_check(checks, argv, args.gpuid)
     probes(checks, storages, args)
     if args.command == "train":

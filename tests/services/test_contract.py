@@ -103,7 +103,7 @@ def test_process_runtime_two_gpus_current_numbering():
     spec = _start(_data(), _request())
     assert spec["argv"] == [
         "python3", "utilities/onmt.py",
-        "-s", STORAGES,
+        "-s", "-",
         "-g", "0,1",
         "-t", T,
         "-b", CB, "-bi", "30",
@@ -113,6 +113,7 @@ def test_process_runtime_two_gpus_current_numbering():
         "-c", "/w/T/files/config.json", "train",
     ]  # fmt: skip
     assert spec["program"] == 2
+    assert spec["stdin"] == STORAGES  # -s -: read from stdin, so no credential is in argv
     assert spec["env"] == {
         "LANG": "C.UTF-8",
         "TF_MODE": "fast",
@@ -128,7 +129,7 @@ def test_process_runtime_cpu_task_current_numbering_has_no_g():
     spec = _start(_data(), _request(gpus=(), support_statistics=False))
     assert spec["argv"] == [
         "python3", "utilities/onmt.py",
-        "-s", STORAGES,
+        "-s", "-",
         "-t", T,
         "-b", CB, "-bi", "30",
         "-i", REF,
@@ -151,7 +152,7 @@ def test_process_runtime_legacy_numbering(variables, gpus, g):
     spec = _start(_data(**variables), _request(gpus=gpus, support_statistics=False))
     assert spec["argv"] == [
         "python3", "utilities/onmt.py",
-        "-s", STORAGES,
+        "-s", "-",
         "-g", g,
         "-t", T,
         "-b", CB, "-bi", "30",
@@ -183,7 +184,7 @@ def test_docker_two_gpus_through_docker_gpu_exposure():
         "-e", "NB_CPU=2", "--cpuset-cpus", "4,5",
         "-e", f"TMP_DIR=/root/tmp/{T}",
         REF,
-        "-s", STORAGES,
+        "-s", "-",
         "-g", "0,1",
         "-t", T,
         "-b", CB, "-bi", "30",
@@ -212,7 +213,7 @@ def test_docker_cpu_task_legacy_numbering():
         "-e", "NB_CPU=2", "--cpuset-cpus", "4,5",
         "-e", f"TMP_DIR=/root/tmp/{T}",
         REF,
-        "-s", STORAGES,
+        "-s", "-",
         "-g", "0",
         "-t", T,
         "-b", CB, "-bi", "30",
@@ -248,7 +249,7 @@ def test_docker_through_nvidia_docker_on_a_server_that_says_so():
         "-e", "NB_CPU=2", "--cpuset-cpus", "4,5",
         "-e", f"TMP_DIR=/root/tmp/{T}",
         REF,
-        "-s", STORAGES,
+        "-s", "-",
         "-g", "0,1",
         "-t", T,
         "-b", CB, "-bi", "30",
@@ -296,8 +297,9 @@ def test_default_model_storage_unless_the_command_gives_one(storages, command, a
     spec = _start(data, _request(gpus=(), command=tuple(command)))
     storages_json = json.dumps(storages)
     assert spec["argv"] == [
-        "python3", "utilities/onmt.py", "-s", storages_json, "-t", T, "-i", REF, *added, *command
+        "python3", "utilities/onmt.py", "-s", "-", "-t", T, "-i", REF, *added, *command
     ]  # fmt: skip
+    assert spec["stdin"] == storages_json  # the storages reach the image on its stdin
 
 
 def test_no_storages_no_callback_url_no_token():

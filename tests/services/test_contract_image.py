@@ -69,6 +69,7 @@ def test_contract_image_end_to_end(contract_pool, live_server):
     assert tasks[unmapped]["message"] == "launch_error"
     assert "variables.entrypoints['snw/unmapped']" in logs[unmapped]
 
+    host = live_server.url.split("://", 1)[1]
     for task_id in (a, b, c, d):
         task, log = tasks[task_id], logs[task_id]
         assert task["message"] == "completed", log
@@ -77,12 +78,13 @@ def test_contract_image_end_to_end(contract_pool, live_server):
         # the log starts with the command, the token masked; never the token itself
         assert log.startswith(f"COMMAND: python3 {pool.program} -s ")
         assert "http://[[private]]:x@" in log.splitlines()[0]
+        # the image prints its beat URL (as nmt-wizard-docker's beat service logs it): masked
+        assert f"contract: beating to http://[[private]]:x@{host} every 1s" in log
         assert token not in log and token not in json.dumps(task)
         # beats of the image itself (the runner's beats carry no container id)
         assert task["container_id"] == socket.gethostname()
 
     # -- every argument arrived, in the reference's order
-    host = live_server.url.split("://", 1)[1]
 
     def seen(task_id):
         workdir = Path(tasks[task_id]["job"]["workdir"])
@@ -100,7 +102,7 @@ def test_contract_image_end_to_end(contract_pool, live_server):
     seen_a, workdir_a = seen(a)
     cb_a = f"http://{minted[a]}:x@{host}"
     assert seen_a["argv"] == [
-        "-s", storages(a),
+        "-s", "-",
         "-g", "0,1",
         "-t", a,
         "-b", cb_a, "-bi", "1",
@@ -110,6 +112,7 @@ def test_contract_image_end_to_end(contract_pool, live_server):
         "train", "--fetch", "conf.json", "--compare", f"{workdir_a}/files/conf.json",
         "--upload", "result.txt", "--seconds", "1.5",
     ]  # fmt: skip
+    assert seen_a["storages"] == storages(a)  # read from stdin (-s -)
     assert seen_a["env"] == {
         "CUDA_VISIBLE_DEVICES": ",".join(tasks[a]["job"]["gpus"]),
         "NB_CPU": "1",
@@ -118,7 +121,7 @@ def test_contract_image_end_to_end(contract_pool, live_server):
     seen_b, workdir_b = seen(b)
     cb_b = f"http://{minted[b]}:x@{host}"
     assert seen_b["argv"] == [
-        "-s", storages(b),
+        "-s", "-",
         "-g", "0",
         "-t", b,
         "-b", cb_b, "-bi", "1",
@@ -126,6 +129,7 @@ def test_contract_image_end_to_end(contract_pool, live_server):
         "-ms", "models:",
         "train", "--other_task", a, "--seconds", "1.5",
     ]  # fmt: skip
+    assert seen_b["storages"] == storages(b)  # read from stdin (-s -)
     assert seen_b["env"] == {
         "CUDA_VISIBLE_DEVICES": "",
         "NB_CPU": "1",

@@ -152,6 +152,7 @@ CONTRACT_STUB = """#!/bin/sh
 echo "$(basename "$0") $*" >> "{log}"
 if [ "$1" = login ]; then read -r pw; echo "stdin=$pw" >> "{log}"; exit 0; fi
 if [ "$1" = rm ]; then exit 0; fi
+echo "stdin=$(cat)" >> "{log}"
 echo "NV_GPU=$NV_GPU S3_KEY-length=${{#S3_KEY}}"
 """
 
@@ -200,7 +201,7 @@ def test_contract_mode_through_nvidia_docker_with_a_stub_cli(tmp_path, store, re
             "-e", "NB_CPU=2", "--cpuset-cpus", "4,5",
             "-e", f"TMP_DIR=/root/tmp/{task_id}",
             ref,
-            "-s", storages,
+            "-s", "-",
             "-g", "0,1",
             "-t", task_id,
             "-b", f"http://{TOKEN}:x@launcher:8000", "-bi", "30",
@@ -208,6 +209,7 @@ def test_contract_mode_through_nvidia_docker_with_a_stub_cli(tmp_path, store, re
             "train", "--config", f"/root/tmp/{task_id}/conf.json",
         ]
     )  # fmt: skip
+    assert recorded[3] == f"stdin={storages}"  # -s -: the storages reach the image on stdin
     log = store.read_log(task_id)[0].decode()
     command, output = log.splitlines()[0], log.splitlines()[1:]
     assert command.startswith(f"COMMAND: {bin_dir}/nvidia-docker run -i --rm --name snw-{task_id}")

@@ -144,6 +144,23 @@ def test_task_runs_with_its_gpus_streams_its_log_beats_and_completes(pool, callb
         )
 
 
+def test_the_token_a_task_prints_is_masked_in_its_log(pool, callbacks):
+    """Even printed in two pieces a moment apart; a piece alone stays as printed."""
+    runner = pool.worker(callback_url=callbacks.url, callback_interval=1)
+    split_print = (
+        'printf "token=%s" "${TASK_TOKEN%%SECRET*}"; sleep 0.5; '
+        'printf "SECRET%s\\n" "${TASK_TOKEN#*SECRET}"; '
+        'echo "url=http://$TASK_TOKEN:x@host"; printf "end=tok-"'
+    )
+    task_id = enqueue(pool.store, pool.name, ["sh", "-c", split_print], ngpus=0, token=SECRET)
+    task = runner.stopped(task_id)
+    assert task["message"] == "completed"
+    body = runner.log(task_id).split("\n", 1)[1]
+    assert body == "token=[[private]]\nurl=http://[[private]]:x@host\nend=tok-"
+    if pool.kind == "local":
+        assert SECRET not in (pool.workdir(task_id) / "task.log").read_text()
+
+
 def test_logs_and_completion_without_callbacks(pool):
     runner = pool.worker()
     command = [*PRINT_GPUS[:2], PRINT_GPUS[2] + "; cat ${TMP_DIR}/sub/conf.txt"]

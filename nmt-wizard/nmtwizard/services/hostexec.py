@@ -8,7 +8,9 @@ connection); :class:`RunnerService` holds everything else:
 * the **runner request** (:func:`build_start_request`): working directory ``<root>/<task_id>``,
   the command, the task's environment, its files, the registry logins and the callback
   URL/token. Secrets only ever travel on stdin (the callback URL with its token, which the
-  image contract puts in ``-b``/``-s``, is masked in the ``COMMAND:`` line the log starts with);
+  image contract puts in ``-b``, is masked in the ``COMMAND:`` line the log starts with, and in
+  the output, where nmt-wizard-docker images print their beat URL; the storages, credentials
+  included, reach the image on its own stdin);
 * **status** (:meth:`RunnerService.status`): reads the host's exit status and the task log from
   the offset already copied, and appends the new bytes to the engine's log with an offset check
   (:class:`LogSync`), so logs and completion work even when callbacks cannot be delivered;
@@ -20,9 +22,11 @@ connection); :class:`RunnerService` holds everything else:
 Two ways to start a task (``LaunchRequest.exec_mode``):
 
 * **the nmt-wizard image contract** (``exec_mode`` false, new tasks' default): the image gets
-  nmt-wizard's entrypoint arguments (:func:`entrypoint_arguments`), in its order: ``-s
-  <storages>`` (``<TASK_ID>`` and ``<CALLBACK_URL>`` substituted), ``-g <gpu ids>``, ``-t
-  <task_id>``, ``-b <callback URL>`` ``-bi <interval>`` (``--statistics_url
+  nmt-wizard's entrypoint arguments (:func:`entrypoint_arguments`), in its order: ``-s -``
+  (the storages, ``<TASK_ID>`` and ``<CALLBACK_URL>`` substituted, on the image's standard
+  input as nmt-wizard HEAD gives them: their credentials stay off the command line;
+  :func:`storages_input`), ``-g <gpu ids>``, ``-t <task_id>``, ``-b <callback URL>``
+  ``-bi <interval>`` (``--statistics_url
   <cb>/task/stat/<id>`` for images with statistics), ``-i <image ref>``, the pool's default
   model storage (``-ms``/``-msr``/``-msw`` from the storages flagged ``default_ms``/
   ``default_msr``/``default_msw``, unless the command gives one), then the command with
@@ -91,6 +95,7 @@ __all__ = [
     "image_reference",
     "registry_logins",
     "requirement_checks",
+    "storages_input",
     "task_environment",
 ]
 
@@ -248,7 +253,7 @@ def entrypoint_arguments(config, request: LaunchRequest, *, tmp_dir: str) -> lis
     storages = config.data.get("storages") or {}
     arguments = []
     if storages:
-        arguments += ["-s", _substitute(json.dumps(storages), request.task_id, callback)]
+        arguments += ["-s", "-"]
     arguments += gpu_arguments(gpu_numbering(config, request.image), len(request.gpus))
     arguments += ["-t", request.task_id]
     if callback:
@@ -258,6 +263,16 @@ def entrypoint_arguments(config, request: LaunchRequest, *, tmp_dir: str) -> lis
     arguments += ["-i", image_reference(config, request)]
     arguments += default_model_storages(storages, request.command)
     return arguments + _command(request, tmp_dir)
+
+
+def storages_input(config, request: LaunchRequest) -> dict[str, str]:
+    """``{"stdin": <storages JSON>}`` for the image that reads them with ``-s -`` (private
+    values marked, for the runner to mask and strip), or ``{}`` for a pool without storages."""
+    storages = config.data.get("storages") or {}
+    if not storages:
+        return {}
+    callback = callback_with_token(_callback_url(config, request), request.token)
+    return {"stdin": _substitute(json.dumps(storages), request.task_id, callback)}
 
 
 def _command(request: LaunchRequest, tmp_dir: str) -> list[str]:
@@ -400,6 +415,7 @@ def _docker_start(
         "env": env,
         "logins": registry_logins(config, request, docker),
         "container": container_name(request.task_id),
+        **({} if request.exec_mode else storages_input(config, request)),
     }
 
 
@@ -427,7 +443,8 @@ def _process_start(
         CUDA_VISIBLE_DEVICES=",".join(request.gpus),
     )
     arguments = entrypoint_arguments(config, request, tmp_dir=tmp_dir)
-    return {"argv": [*program, *arguments], "env": env, "program": len(program)}
+    start = {"argv": [*program, *arguments], "env": env, "program": len(program)}
+    return start | storages_input(config, request)
 
 
 def build_start_request(

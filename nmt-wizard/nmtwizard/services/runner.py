@@ -15,10 +15,12 @@ Actions:
   through ``nvidia-smi``, free space of each listed path) unless the task was already started
   here, answering ``state: error`` when they are not met (the engine quarantines the host and
   re-queues the task); create the task's working directory, write its files, detach a monitor (own
-  session) that starts the command in its own process group with the given environment, writes
+  session) that starts the command in its own process group with the given environment (and
+  ``stdin``, the storages an image reads with ``-s -``, on its standard input), writes
   ``task.log`` (a first line ``COMMAND: <argv>`` with every ``[[private:…]]`` value masked as
-  ``[[private]]``, then stdout+stderr), ``pid.json`` then ``exit.json``, and, when a callback URL is
-  given, streams new log bytes (``PATCH <cb>/task/log/<id>?duration=&offset=``), beats
+  ``[[private]]``, then stdout+stderr, where those values and the task token are masked too),
+  ``pid.json`` then ``exit.json``, and, when a callback URL is given, streams new log bytes
+  (``PATCH <cb>/task/log/<id>?duration=&offset=``), beats
   (``PUT <cb>/task/beat/<id>?duration=``) and the end phase
   (``GET <cb>/task/terminate/<id>?phase=completed|error``) with ``Authorization: Bearer <token>``.
   Idempotent: a second start of the same working directory returns the first one's state.
@@ -53,6 +55,9 @@ MAX_CHUNK = 1024 * 1024
 NVIDIA_SMI_TIMEOUT = 30
 GIB = 1024**3
 PRIVATE = re.compile(r"\[\[private:(.*?)\]\]", re.S)
+MASK = b"[[private]]"
+MIN_SECRET = 6  # shorter private values are too common in output to mask
+OUTPUT_DRAIN = 5.0  # seconds to copy what is left once the command has exited
 
 
 # ----------------------------------------------------------------------------- small helpers
@@ -124,6 +129,58 @@ def _command_line(argv):
     """The ``COMMAND:`` log line: ``argv`` shell-quoted, private values masked."""
     shown = [PRIVATE.sub("[[private]]", arg) for arg in argv]
     return "COMMAND: %s\n" % " ".join(shlex.quote(arg) for arg in shown)
+
+
+def _secrets(spec):
+    """What the task's output must not reveal: its ``[[private:…]]`` argv values (as given and
+    URL-decoded) and its callback token, longest first. nmt-wizard-docker images print their
+    beat URL, which carries the token."""
+    values = {(spec.get("callback") or {}).get("token") or ""}
+    for arg in [*(spec.get("argv") or []), spec.get("stdin") or ""]:
+        values.update(PRIVATE.findall(arg))
+    values.update([urllib.parse.unquote(value) for value in values])
+    secrets = {value.encode() for value in values if len(value) >= MIN_SECRET}
+    return sorted(secrets, key=len, reverse=True)
+
+
+def _mask(data, secrets):
+    for secret in secrets:
+        data = data.replace(secret, MASK)
+    return data
+
+
+def _secret_start(data, secrets):
+    """Length of the longest end of ``data`` that begins a secret (the next read may end it)."""
+    longest = 0
+    for secret in secrets:
+        for size in range(min(len(secret) - 1, len(data)), longest, -1):
+            if data.endswith(secret[:size]):
+                longest = size
+                break
+    return longest
+
+
+def _feed(pipe, data):
+    """Write the command's standard input (the storages of ``-s -``), then close it."""
+    try:
+        pipe.write(data)
+        pipe.close()
+    except OSError:  # the command exited without reading it all
+        pass
+
+
+def _copy_masked(source, log, secrets):
+    """Copy the command's output to the log with the secrets masked, even across reads."""
+    pending = b""
+    while True:
+        chunk = source.read1(65536)
+        if not chunk:
+            break
+        pending = _mask(pending + chunk, secrets)
+        cut = len(pending) - _secret_start(pending, secrets)
+        log.write(pending[:cut])
+        pending = pending[cut:]
+    log.write(pending)
 
 
 def _runnable(spec):
@@ -334,11 +391,12 @@ def _monitor(spec, workdir):
     for argv in spec.get("prelude") or []:
         if subprocess.run(argv, stdout=log, stderr=log, env=env).returncode:
             return fail("preparation step failed: %s" % " ".join(argv[:3]))
+    secrets = _secrets(spec)
     try:
         child = subprocess.Popen(
             spec["run"],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
+            stdin=subprocess.DEVNULL if spec.get("stdin") is None else subprocess.PIPE,
+            stdout=subprocess.PIPE if secrets else log,
             stderr=subprocess.STDOUT,
             env=env,
             cwd=spec.get("cwd") or workdir,
@@ -351,7 +409,17 @@ def _monitor(spec, workdir):
     stop = threading.Event()
     if callbacks.url:
         threading.Thread(target=callbacks.loop, args=(stop,), daemon=True).start()
+    if spec.get("stdin") is not None:
+        data = PRIVATE.sub(r"\1", spec["stdin"]).encode()
+        threading.Thread(target=_feed, args=(child.stdin, data), daemon=True).start()
+    copier = None
+    if secrets:
+        copier = threading.Thread(target=_copy_masked, args=(child.stdout, log, secrets))
+        copier.daemon = True  # a background process may keep the pipe open
+        copier.start()
     code = child.wait()
+    if copier is not None:
+        copier.join(OUTPUT_DRAIN)
     stop.set()
     result = {"exit_code": code, "signal": None, "ended": time.time()}
     if code < 0:
