@@ -132,7 +132,12 @@ class _Trainer:
 def _seen(store, task_id: str) -> tuple[list[str], Path]:
     """The argv the contract-test image recorded in its working directory, and that directory."""
     workdir = Path(store.get(task_id)["job"]["workdir"])
-    return json.loads((workdir / "contract-seen.json").read_text())["argv"], workdir
+    return _record(workdir)["argv"], workdir
+
+
+def _record(workdir: Path) -> dict:
+    """What the contract-test image recorded: its argv and the storages it read (``-s -``)."""
+    return json.loads((workdir / "contract-seen.json").read_text())
 
 
 def _all_complete(store, ids: list[str], timeout: float) -> None:
@@ -207,17 +212,23 @@ def test_a_chain_launched_through_the_api_runs_end_to_end(chain_pool, live_serve
     # -- each got nmt-wizard's entrypoint arguments, then its chain command
     host = base.split("://", 1)[1]
 
-    def expected(task_id: str, gpus: list[str], image: str, command: list[str]) -> list[str]:
+    def storages(task_id: str) -> str:
+        """The storages JSON the image reads on its stdin, the token in the launcher's URLs."""
         callback = f"http://{minted[task_id]}:x@{host}"
-        storages = (
+        return (
             '{"launcher": {"type": "http", '
             f'"get_pattern": "{callback}/task/file/{task_id}/%s", '
             f'"post_pattern": "{callback}/task/file/{task_id}/%s"}}, '
             f'"models": {{"type": "local", "basedir": "{pool.models}", "default_ms": true}}, '
             f'"corpus": {{"type": "local", "basedir": "{pool.models.parent / "corpus"}"}}}}'
         )
+
+    def expected(task_id: str, gpus: list[str], image: str, command: list[str]) -> list[str]:
+        callback = f"http://{minted[task_id]}:x@{host}"
+        workdir = Path(store.get(task_id)["job"]["workdir"])
+        assert _record(workdir)["storages"] == storages(task_id)  # read from stdin (-s -)
         return [
-            "-s", storages, *gpus, "-t", task_id, "-b", callback, "-bi", "1",
+            "-s", "-", *gpus, "-t", task_id, "-b", callback, "-bi", "1",
             "--statistics_url", f"{callback}/task/stat/{task_id}",
             "-i", image, "-ms", "models:", *command,
         ]  # fmt: skip
