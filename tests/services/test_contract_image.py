@@ -142,6 +142,7 @@ def test_contract_image_end_to_end(contract_pool, live_server):
     # -- what the callbacks left in SNW
     assert "contract: ok fetched conf.json (200) as in TMP_DIR" in logs[a]
     assert store.get_file(a, "result.txt") == f"uploaded by {a}\n".encode()
+    assert "contract: statistics {} posted (200)" in logs[a]  # empty statistics accepted
     assert tasks[a]["statistics"] == {"contract": {"command": "train", "fetched": 1, "gpus": "0,1"}}
     assert "statistics" not in tasks[b]  # no --statistics_url for an image without them
     assert logs[b].count("contract: ok another task refuses this token (403)") == 2
