@@ -2,7 +2,8 @@
 
 Entry needs an active user holding ``admin_user`` on some entity, ``admin``, or ``user`` /
 ``train`` (then only the pools and tasks pages show); ``accounts.policy.may_use_console``
-decides. Login is by trainer id and password. Installed by ``accounts.admin_apps``.
+decides. Login is by trainer id and password. ``snw_site.console`` mounts the pools and tasks
+pages on it and installs it as the default site.
 """
 
 from django.contrib import admin
@@ -63,37 +64,3 @@ class SNWAdminSite(admin.AdminSite):
             success_url=reverse("admin:password_change_done", current_app=self.name),
             extra_context={**self.each_context(request), **(extra_context or {})},
         )(request)
-
-    def get_urls(self):
-        from tasks_api import console
-
-        return console.urls(self) + super().get_urls()
-
-    def get_app_list(self, request, app_label=None):
-        """The model pages the user may open, then the pools and tasks pages (data from the
-        engine, not models)."""
-        apps = super().get_app_list(request, app_label)
-        if app_label in (None, "console"):
-            apps.append(
-                {
-                    "name": "Pools and tasks",
-                    "app_label": "console",
-                    "app_url": reverse("admin:console-tasks", current_app=self.name),
-                    "has_module_perms": True,
-                    "models": [
-                        self._page("Tasks", "console-tasks"),
-                        self._page("Pools", "console-pools"),
-                    ],
-                }
-            )
-        return apps
-
-    def _page(self, name: str, url_name: str) -> dict:
-        return {
-            "name": name,
-            "object_name": name.lower(),
-            "admin_url": reverse(f"admin:{url_name}", current_app=self.name),
-            "add_url": None,
-            "view_only": True,
-            "perms": {"add": False, "change": False, "delete": False, "view": True},
-        }

@@ -1,4 +1,4 @@
-"""The pools and tasks pages of the SNW console (admin views on ``SNWAdminSite``).
+"""The pools and tasks pages of the SNW console (admin views mounted by ``snw_site.console``).
 
 Data comes from the engine, never from SQL; who sees and may terminate what is decided by
 ``tasks_api.scoping`` (over ``accounts.policy``), exactly as for the task API, and terminate

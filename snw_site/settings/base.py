@@ -50,7 +50,7 @@ SNW_VERSION = "0.1.0"
 # Applications
 # =============================================================================
 DJANGO_APPS = [
-    "accounts.admin_apps.SNWAdminConfig",  # django.contrib.admin, as the SNW console
+    "snw_site.admin_apps.SNWAdminConfig",  # django.contrib.admin, as the SNW console
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

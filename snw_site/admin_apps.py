@@ -1,5 +1,5 @@
 """``django.contrib.admin`` with the SNW console as its default site (kept apart from
-``accounts.admin_site``, which imports forms, so INSTALLED_APPS can load it early)."""
+``snw_site.console``, which imports forms, so INSTALLED_APPS can load it early)."""
 
 from django.contrib.admin.apps import AdminConfig
 
@@ -9,4 +9,4 @@ __all__ = ["SNWAdminConfig"]
 class SNWAdminConfig(AdminConfig):
     """Replaces ``django.contrib.admin`` in INSTALLED_APPS."""
 
-    default_site = "accounts.admin_site.SNWAdminSite"
+    default_site = "snw_site.console.ConsoleSite"
