@@ -596,6 +596,24 @@ def test_a_score_reads_the_declared_outputs_of_its_translation_only(chain, engin
         engine.get_file(trans_id, "scores")
 
 
+def test_a_declared_input_wins_over_an_upload_of_the_same_name(chain, engine):
+    [_, (_, trans), (_, score)] = chain(
+        ["train"],
+        tag="1.2.0",
+        files={"a.de": b"uploaded"},
+        totranslate=[["a.en", "launcher:a.de"]],
+        toscore=[["launcher:a.de", "ref"]],
+    )
+    score_id = score["task_id"]
+    assert engine.list_files(score_id) == {"a.de": 8}  # the upload reached the score task
+    with pytest.raises(
+        FileNotFoundInTask, match=re.escape(f"cannot find file a.de for task {score_id}")
+    ):
+        engine.get_file(score_id, "a.de")  # not yet translated: never the upload
+    engine.put_file(trans["task_id"], "a.de", b"hypothesis")
+    assert engine.get_file(score_id, "a.de") == b"hypothesis"
+
+
 def test_a_declared_input_not_yet_written_is_missing(chain, engine):
     [_, _, (_, score)] = chain(
         ["train"],
