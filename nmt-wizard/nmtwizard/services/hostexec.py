@@ -165,8 +165,10 @@ def task_environment(
     Ours win: ``TASK_ID``, ``CUDA_VISIBLE_DEVICES``, ``NVIDIA_VISIBLE_DEVICES``,
     ``SNW_GPU_IDS``, ``NB_CPU``, ``SNW_CPU_IDS``, ``TMP_DIR``, and with a callback URL
     ``CALLBACK_URL``, ``CALLBACK_INTERVAL``, ``TASK_TOKEN``; ``STORAGES`` (JSON) when the pool
-    has storages. Under Docker the container sees its GPUs renumbered from 0, so there
-    ``CUDA_VISIBLE_DEVICES`` is ``0..n-1`` while ``NVIDIA_VISIBLE_DEVICES`` keeps the host ids.
+    has storages, ``<CALLBACK_URL>`` there carrying the token (the ``launcher`` storage
+    authenticates with it; an env var is on no command line). Under Docker the container
+    sees its GPUs renumbered from 0, so there ``CUDA_VISIBLE_DEVICES`` is ``0..n-1`` while
+    ``NVIDIA_VISIBLE_DEVICES`` keeps the host ids.
     """
     env = {key: _unmark(value) for key, value in _pool_envvars(config, request.image)}
     gpus = ",".join(request.gpus)
@@ -189,8 +191,8 @@ def task_environment(
             env["TASK_TOKEN"] = request.token
     storages = config.data.get("storages")
     if storages:
-        text = _substitute(json.dumps(storages), request.task_id, callback_url)
-        env["STORAGES"] = _unmark(text)
+        callback = callback_with_token(callback_url, request.token)
+        env["STORAGES"] = _unmark(_substitute(json.dumps(storages), request.task_id, callback))
     return env
 
 
