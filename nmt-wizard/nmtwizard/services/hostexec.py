@@ -425,7 +425,11 @@ def _process_start(
     config, request: LaunchRequest, host: HostSpec | None, tmp_dir: str
 ) -> dict[str, Any]:
     """``argv`` and ``env`` of a plain process: the command as given (``exec_mode``), or the
-    image's local entrypoint program (``variables.entrypoints[image]``) with its arguments."""
+    image's local entrypoint program (``variables.entrypoints[image]``) with its arguments.
+
+    ``env`` is what the task adds: the runner lays it over the host user's own ``HOME``,
+    ``PATH``, ``LANG`` (and ``LC_ALL``, ``USER``, ``LOGNAME``, ``SHELL``), the same base in
+    both modes, and nothing else of its environment (the worker's secrets stay there)."""
     if request.exec_mode:
         if not request.command:
             raise TaskError("a process task needs a command")
