@@ -658,12 +658,18 @@ class RunnerService(Service):
             )
 
     def contract_images(self) -> list[str] | None:
-        """On a pool whose every host runs plain processes, the images some host maps to a
-        local program (``entrypoints``); None when a host may run Docker."""
+        """On a pool whose every host runs plain processes (:meth:`published_runtime`), the
+        images some host maps to a local program (``entrypoints``); None when a host may run
+        Docker. The launch refuses the other images, as the runtime would."""
         hosts = list(self.hosts.values())
-        if any(self._variable(h, "runtime", self.default_runtime) != "process" for h in hosts):
+        if any(self.published_runtime(h) != "process" for h in hosts):
             return None
         return sorted({image for h in hosts for image in self._variable(h, "entrypoints") or {}})
+
+    def published_runtime(self, host: HostSpec) -> str:
+        """The runtime known when the pool is published: ``auto`` stays ``auto`` where
+        resolving it needs the host (a connection)."""
+        return self._variable(host, "runtime", self.default_runtime)
 
     def runtime(self, host: HostSpec) -> str:
         runtime = self._variable(host, "runtime", self.default_runtime)
