@@ -430,6 +430,23 @@ def test_totuminer_adds_a_tuminer_task_per_translation(chain, engine):
     assert engine.list_files(tuminer["task_id"]) == {}
 
 
+@pytest.mark.parametrize(
+    ("flags", "ngpus"),
+    [({}, 0), ({"notransasrelease": True}, 1)],
+    ids=["as-release", "not-as-release"],
+)
+def test_a_tuminer_runs_on_the_gpus_of_its_trans_launch(chain, flags, ngpus):
+    """A translation launched as release runs on CPUs, and so does its TU-miner (nmt-wizard)."""
+    [(_, trans), (label, tuminer)] = chain(
+        ["-m", MODEL, "trans", "-i", "src.en", "-o", "launcher:out.de"],
+        tag="v1.8.0",
+        totuminer=[["src.en", "launcher:out.de"]],
+        **flags,
+    )
+    assert label == "tuminer"
+    assert (trans["ngpus"], tuminer["ngpus"]) == (ngpus, ngpus)
+
+
 def test_children_reading_an_upload_get_the_uploads(chain, engine):
     """A local input the client uploaded reaches a translation and a TU-miner task as
     ``${TMP_DIR}/<name>``: they get the launch's files (nmt-wizard gave them none)."""
