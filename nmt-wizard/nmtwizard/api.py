@@ -127,10 +127,6 @@ class Engine:
 
     # ------------------------------------------------------------------ tasks: launch
 
-    def launch_tasks(self, **launch: Any) -> list[str]:
-        """:meth:`launch_chain`, answering only the new ids in chain order."""
-        return [task.task_id for task in self.launch_chain(**launch)]
-
     @_unavailable
     def launch_chain(
         self,
