@@ -48,7 +48,7 @@ def percentile(values: list[float], p: float) -> float:
 def bench_decisions(engine: Engine, config_dir: Path, queued: int) -> float:
     engine.sync_pool_configs(config_dir)
     for i in range(queued):
-        engine.launch_tasks(
+        engine.launch_chain(
             pool="bench",
             trainer_id="BEusr",
             entity="BE",

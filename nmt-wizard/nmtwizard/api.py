@@ -127,10 +127,6 @@ class Engine:
 
     # ------------------------------------------------------------------ tasks: launch
 
-    def launch_tasks(self, **launch: Any) -> list[str]:
-        """:meth:`launch_chain`, answering only the new ids in chain order."""
-        return [task.task_id for task in self.launch_chain(**launch)]
-
     @_unavailable
     def launch_chain(
         self,
@@ -448,23 +444,25 @@ class Engine:
 
     @_unavailable
     def get_file(self, task_id: str, name: str) -> bytes:
-        """A file of the task; failing that, a declared input: a file the task's parent
-        declared as its output ``launcher:<name>`` and the task lists in ``content.inputs``
-        (a score reading its translation). Nothing else of another task is ever readable."""
-        try:
-            return self.store.get_file(task_id, name)
-        except FileNotFoundInTask as missing:
-            source = self._input_source(task_id, name)
-            if source is None:
-                raise
-            try:
-                return self.store.get_file(source, name)
-            except (FileNotFoundInTask, TaskNotFound):
-                raise missing from None
-
-    def _input_source(self, task_id: str, name: str) -> str | None:
+        """A file of the task, or a declared input: a name the task lists in
+        ``content.inputs`` is served only from that source (its parent, which declared the
+        output ``launcher:<name>``; a score reading its translation), never from an upload of
+        the same name, as nmt-wizard's ``launcher:../<trans>/<name>`` always read the
+        translation. Nothing else of another task is ever readable."""
+        check_file_name(name)
         task = self.store.get(task_id)
-        source = ((task.get("content") or {}).get("inputs") or {}).get(name)
+        if name not in ((task.get("content") or {}).get("inputs") or {}):
+            return self.store.get_file(task_id, name)
+        source = self._input_source(task, name)
+        try:
+            if source is not None:
+                return self.store.get_file(source, name)
+        except (FileNotFoundInTask, TaskNotFound):
+            pass
+        raise FileNotFoundInTask(f"cannot find file {name} for task {task_id}")
+
+    def _input_source(self, task: dict[str, Any], name: str) -> str | None:
+        source = task["content"]["inputs"][name]
         if not source or source != task.get("parent"):
             return None
         try:

@@ -283,7 +283,6 @@ class _ChainBuilder:
         )
         self.name = request.name or (self.model_parts.name if self.model_parts else None)
         self.name = ids.clean_name(self.name) if self.name else ids.generate_name()
-        self.ngpus = request.ngpus
         self.tasks: list[PlannedTask] = []
 
     @staticmethod
@@ -408,38 +407,40 @@ class _ChainBuilder:
             after = command[command.index("trans") + 1 :]
             extra["outputs"] = _option_values(("-o", "--output"), after)
             produced = dict.fromkeys(extra["outputs"], task_id)
-        ncpus = self._cpus(self.ngpus, self.task_type)
+        ngpus = request.ngpus
+        ncpus = self._cpus(ngpus, self.task_type)
         if self.task_type == "trans" and self.trans_as_release and "--as_release" not in command:
             command = [*command, "--as_release"]
-            self.ngpus = 0  # and so for the children of this translation
+            ngpus = 0  # a release translation runs on CPUs, and so do its children
         self._add(
             task_id,
             self.task_type,
             parent=waits_for,
             command=command,
-            ngpus=self.ngpus,
+            ngpus=ngpus,
             ncpus=ncpus,
             priority=request.priority,
             with_files=True,
             **extra,
         )
         if self.totranslate:
-            produced.update(self._translations(task_id))
+            produced.update(self._translations(task_id, ngpus))
         if self.toscore:
             self._scores(task_id, produced)
         if self.totuminer:
-            self._tuminers(task_id, produced)
+            self._tuminers(task_id, produced, ngpus)
         return task_id
 
-    def _translations(self, model_id: str) -> dict[str, str]:
-        """The ``trans`` children of ``model_id``; returns ``{output: trans task}``."""
+    def _translations(self, model_id: str, model_gpus: int) -> dict[str, str]:
+        """The ``trans`` children of ``model_id`` (run on ``model_gpus``); returns
+        ``{output: trans task}``."""
         pairs = self.totranslate
-        ngpus = 0 if self.trans_as_release else min(self.ngpus, 1)
+        ngpus = 0 if self.trans_as_release else min(model_gpus, 1)
         ncpus = self._cpus(ngpus, "trans")
         per_task = (
             len(pairs)
-            if self.ngpus == 0 or self.trans_as_release
-            else math.ceil(len(pairs) / self.ngpus)
+            if model_gpus == 0 or self.trans_as_release
+            else math.ceil(len(pairs) / model_gpus)
         )
         produced = {}
         for start in range(0, len(pairs), per_task):
@@ -508,7 +509,8 @@ class _ChainBuilder:
                 "score", SCORE_IMAGE, trans_id, command, outputs, ngpus=0, ncpus=1, with_files=True
             )
 
-    def _tuminers(self, model_id: str, produced: dict[str, str]) -> None:
+    def _tuminers(self, model_id: str, produced: dict[str, str], ngpus: int) -> None:
+        """One ``tuminer`` task per translation, on the GPUs of the launch's main task."""
         ncpus = self._cpus(0, "tuminer")
         for trans_id, pairs in self._group(self.totuminer, produced, 1, model_id).items():
             sources = [source for source, _ in pairs]
@@ -522,7 +524,7 @@ class _ChainBuilder:
                 trans_id,
                 command,
                 outputs,
-                ngpus=self.ngpus,
+                ngpus=ngpus,
                 ncpus=ncpus,
                 with_files=_reads_uploads(sources),
             )

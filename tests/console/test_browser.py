@@ -159,7 +159,7 @@ def test_trainer_terminates_a_running_task(live_server, browser, redis_client, t
     engine = get_engine()
     config_dir = write_pools(tmp_path / "config", [fake_pool("aa_pool")])
     engine.sync_pool_configs(config_dir)
-    task_id = engine.launch_tasks(
+    task_id = engine.launch_chain(
         pool="aa_pool",
         trainer_id="AATRN",
         entity="AA",
@@ -167,7 +167,7 @@ def test_trainer_terminates_a_running_task(live_server, browser, redis_client, t
         image="nmtwizard/echo",
         tag="v1",
         command=["train"],
-    )[0]
+    )[0].task_id
     worker = Worker(
         engine.store, "aa_pool", config_dir=config_dir, tick=0.02, refresh_counter=1, check_delay=1
     )

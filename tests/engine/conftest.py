@@ -120,7 +120,7 @@ def launch(engine) -> Callable[..., list[str]]:
             "ngpus": 1,
         }
         args.update(kwargs)
-        return engine.launch_tasks(**args)
+        return [task.task_id for task in engine.launch_chain(**args)]
 
     return do
 

@@ -430,6 +430,23 @@ def test_totuminer_adds_a_tuminer_task_per_translation(chain, engine):
     assert engine.list_files(tuminer["task_id"]) == {}
 
 
+@pytest.mark.parametrize(
+    ("flags", "ngpus"),
+    [({}, 0), ({"notransasrelease": True}, 1)],
+    ids=["as-release", "not-as-release"],
+)
+def test_a_tuminer_runs_on_the_gpus_of_its_trans_launch(chain, flags, ngpus):
+    """A translation launched as release runs on CPUs, and so does its TU-miner (nmt-wizard)."""
+    [(_, trans), (label, tuminer)] = chain(
+        ["-m", MODEL, "trans", "-i", "src.en", "-o", "launcher:out.de"],
+        tag="v1.8.0",
+        totuminer=[["src.en", "launcher:out.de"]],
+        **flags,
+    )
+    assert label == "tuminer"
+    assert (trans["ngpus"], tuminer["ngpus"]) == (ngpus, ngpus)
+
+
 def test_children_reading_an_upload_get_the_uploads(chain, engine):
     """A local input the client uploaded reaches a translation and a TU-miner task as
     ``${TMP_DIR}/<name>``: they get the launch's files (nmt-wizard gave them none)."""
@@ -594,6 +611,24 @@ def test_a_score_reads_the_declared_outputs_of_its_translation_only(chain, engin
     engine.put_file(score_id, "scores", b"42")
     with pytest.raises(FileNotFoundInTask):
         engine.get_file(trans_id, "scores")
+
+
+def test_a_declared_input_wins_over_an_upload_of_the_same_name(chain, engine):
+    [_, (_, trans), (_, score)] = chain(
+        ["train"],
+        tag="1.2.0",
+        files={"a.de": b"uploaded"},
+        totranslate=[["a.en", "launcher:a.de"]],
+        toscore=[["launcher:a.de", "ref"]],
+    )
+    score_id = score["task_id"]
+    assert engine.list_files(score_id) == {"a.de": 8}  # the upload reached the score task
+    with pytest.raises(
+        FileNotFoundInTask, match=re.escape(f"cannot find file a.de for task {score_id}")
+    ):
+        engine.get_file(score_id, "a.de")  # not yet translated: never the upload
+    engine.put_file(trans["task_id"], "a.de", b"hypothesis")
+    assert engine.get_file(score_id, "a.de") == b"hypothesis"
 
 
 def test_a_declared_input_not_yet_written_is_missing(chain, engine):

@@ -90,7 +90,7 @@ def enqueue(
     gives the worker at launch (the hooks are restored after each test by the conftest)."""
     hooks.set_token_hooks(minter=(lambda _task_id, _owner: token) if token else None)
     if content is None and store.redis.hexists(store.keys.pool(pool), "hosts"):
-        [task_id] = Engine(store.redis).launch_tasks(
+        [task] = Engine(store.redis).launch_chain(
             pool=pool,
             trainer_id="TSuse",
             entity="TS",
@@ -104,7 +104,7 @@ def enqueue(
             files=files,
             exec_mode=True,
         )
-        return task_id
+        return task.task_id
     task_id = f"{trainer_id}_xxyy_Test_01_{uuid.uuid4().hex[:12]}"
     task = {
         "id": task_id,

@@ -90,29 +90,55 @@ def _request(gpus=("1", "3"), command=("-c", "${TMP_DIR}/config.json", "train"),
 
 def _start(data: dict, request: LaunchRequest, runtime: str = "process") -> dict:
     config = pool_config(data)
-    host = LocalService.parse_hosts(config)[0]
+    service = LocalService(config)
     return build_start_request(
-        config, request, runtime=runtime, workdir="/w/T", docker="docker", files={}, host=host
+        config,
+        request,
+        runtime=runtime,
+        workdir="/w/T",
+        docker=service.docker_binary(),
+        files={},
+        host=service.hosts["gpu1"],
     )
+
+
+STATISTICS = ["--statistics_url", f"{CB}/task/stat/{T}"]
 
 
 # ----------------------------------------------------------------------------- process runtime
 
 
-def test_process_runtime_two_gpus_current_numbering():
-    spec = _start(_data(), _request())
+@pytest.mark.parametrize(
+    ("variables", "gpus", "g", "statistics", "cuda"),
+    [
+        ({}, ("1", "3"), ["-g", "0,1"], STATISTICS, "1,3"),
+        ({}, (), [], [], ""),  # a CPU task, current numbering: no -g
+        ({"gpu_numbering": "1-indexed"}, ("1", "3"), ["-g", "1,2"], [], "1,3"),
+        ({"gpu_numbering": "1-indexed"}, (), ["-g", "0"], [], ""),
+        ({"gpu_numbering_by_image": {IMAGE: "1-indexed"}}, ("2",), ["-g", "1"], [], "2"),
+        ({"gpu_numbering_by_image": {IMAGE: "1-indexed"}}, (), ["-g", "0"], [], ""),
+    ],
+)
+def test_process_runtime_entrypoint_arguments(variables, gpus, g, statistics, cuda):
+    request = _request(gpus=gpus, support_statistics=bool(statistics))
+    spec = _start(_data(**variables), request)
     assert spec["argv"] == [
         "python3", "utilities/onmt.py",
         "-s", "-",
-        "-g", "0,1",
+        *g,
         "-t", T,
         "-b", CB, "-bi", "30",
-        "--statistics_url", f"{CB}/task/stat/{T}",
+        *statistics,
         "-i", REF,
         "-ms", "models:",
         "-c", "/w/T/files/config.json", "train",
     ]  # fmt: skip
     assert spec["program"] == 2
+    assert spec["env"]["CUDA_VISIBLE_DEVICES"] == cuda  # host ids: no renumbering
+
+
+def test_process_runtime_storages_environment_and_callback():
+    spec = _start(_data(), _request())
     assert spec["stdin"] == STORAGES  # -s -: read from stdin, so no credential is in argv
     assert spec["env"] == {
         "LANG": "C.UTF-8",
@@ -125,43 +151,6 @@ def test_process_runtime_two_gpus_current_numbering():
     assert spec["callback"] == {"url": "http://launcher:8000", "token": TOKEN, "interval": 30}
 
 
-def test_process_runtime_cpu_task_current_numbering_has_no_g():
-    spec = _start(_data(), _request(gpus=(), support_statistics=False))
-    assert spec["argv"] == [
-        "python3", "utilities/onmt.py",
-        "-s", "-",
-        "-t", T,
-        "-b", CB, "-bi", "30",
-        "-i", REF,
-        "-ms", "models:",
-        "-c", "/w/T/files/config.json", "train",
-    ]  # fmt: skip
-    assert spec["env"]["CUDA_VISIBLE_DEVICES"] == ""
-
-
-@pytest.mark.parametrize(
-    ("variables", "gpus", "g"),
-    [
-        ({"gpu_numbering": "1-indexed"}, ("1", "3"), "1,2"),
-        ({"gpu_numbering": "1-indexed"}, (), "0"),
-        ({"gpu_numbering_by_image": {IMAGE: "1-indexed"}}, ("2",), "1"),
-        ({"gpu_numbering_by_image": {IMAGE: "1-indexed"}}, (), "0"),
-    ],
-)
-def test_process_runtime_legacy_numbering(variables, gpus, g):
-    spec = _start(_data(**variables), _request(gpus=gpus, support_statistics=False))
-    assert spec["argv"] == [
-        "python3", "utilities/onmt.py",
-        "-s", "-",
-        "-g", g,
-        "-t", T,
-        "-b", CB, "-bi", "30",
-        "-i", REF,
-        "-ms", "models:",
-        "-c", "/w/T/files/config.json", "train",
-    ]  # fmt: skip
-
-
 def test_per_image_numbering_leaves_other_images_current():
     data = _data(gpu_numbering="1-indexed", gpu_numbering_by_image={IMAGE: "0-indexed"})
     spec = _start(data, _request(gpus=("1", "3")))
@@ -171,76 +160,56 @@ def test_per_image_numbering_leaves_other_images_current():
 # ----------------------------------------------------------------------------- docker runtime
 
 
-def test_docker_two_gpus_through_docker_gpu_exposure():
-    spec = _start(_data(), _request(), runtime="docker")
-    assert spec["argv"] == [
-        "docker", "run", "-i", "--rm", "--name", f"snw-{T}", "--label", f"snw.task={T}",
-        "--gpus", '"device=1,3"',
-        "-v", "/data/corpus:/root/corpus",
-        "-v", f"/w/T/files:/root/tmp/{T}",
-        "-e", "LANG=C.UTF-8",
-        "-e", "TF_MODE=fast",
-        "-e", "S3_KEY",
-        "-e", "NB_CPU=2", "--cpuset-cpus", "4,5",
-        "-e", f"TMP_DIR=/root/tmp/{T}",
-        REF,
-        "-s", "-",
-        "-g", "0,1",
-        "-t", T,
-        "-b", CB, "-bi", "30",
-        "--statistics_url", f"{CB}/task/stat/{T}",
-        "-i", REF,
-        "-ms", "models:",
-        "-c", f"/root/tmp/{T}/config.json", "train",
-    ]  # fmt: skip
-    assert spec["env"] == {"S3_KEY": "s3-SECRET"}  # the private value: never on the line
-    assert spec["container"] == f"snw-{T}"
-
-
-def test_docker_cpu_task_legacy_numbering():
-    spec = _start(
-        _data(gpu_numbering="1-indexed"),
-        _request(gpus=(), support_statistics=False),
-        runtime="docker",
-    )
-    assert spec["argv"] == [
-        "docker", "run", "-i", "--rm", "--name", f"snw-{T}", "--label", f"snw.task={T}",
-        "-v", "/data/corpus:/root/corpus",
-        "-v", f"/w/T/files:/root/tmp/{T}",
-        "-e", "LANG=C.UTF-8",
-        "-e", "TF_MODE=fast",
-        "-e", "S3_KEY",
-        "-e", "NB_CPU=2", "--cpuset-cpus", "4,5",
-        "-e", f"TMP_DIR=/root/tmp/{T}",
-        REF,
-        "-s", "-",
-        "-g", "0",
-        "-t", T,
-        "-b", CB, "-bi", "30",
-        "-i", REF,
-        "-ms", "models:",
-        "-c", f"/root/tmp/{T}/config.json", "train",
-    ]  # fmt: skip
-
-
-def test_docker_through_nvidia_docker_on_a_server_that_says_so():
-    data = _data()
-    data["variables"]["server_pool"][0]["with_nvidia_docker"] = True
+@pytest.mark.parametrize(
+    ("variables", "gpus", "program", "exposure", "g", "statistics", "env"),
+    [
+        (  # GPUs through docker's own --gpus
+            {},
+            ("1", "3"),
+            "/opt/docker/bin/docker",
+            ["--gpus", '"device=1,3"'],
+            ["-g", "0,1"],
+            STATISTICS,
+            {"S3_KEY": "s3-SECRET"},  # the private value: never on the line
+        ),
+        (
+            {"gpu_numbering": "1-indexed"},
+            (),
+            "/opt/docker/bin/docker",
+            [],
+            ["-g", "0"],
+            [],
+            {"S3_KEY": "s3-SECRET"},
+        ),
+        (  # a server that says so: nvidia-docker, next to docker, with NV_GPU (host ids)
+            {"with_nvidia_docker": True},
+            ("1", "3"),
+            "/opt/docker/bin/nvidia-docker",
+            [],
+            ["-g", "0,1"],
+            [],
+            {"S3_KEY": "s3-SECRET", "NV_GPU": "1,3"},
+        ),
+        (  # a CPU task there: plain docker
+            {"with_nvidia_docker": True},
+            (),
+            "/opt/docker/bin/docker",
+            [],
+            [],
+            [],
+            {"S3_KEY": "s3-SECRET"},
+        ),
+    ],
+    ids=["gpus", "cpu-legacy-numbering", "nvidia-docker", "nvidia-docker-cpu"],
+)
+def test_docker_command_line(variables, gpus, program, exposure, g, statistics, env):
+    data = _data(**variables)
     data["docker"]["path"] = "/opt/docker/bin"
-    config = pool_config(data)
-    service = LocalService(config)
-    spec = build_start_request(
-        config,
-        _request(gpus=("1", "3"), support_statistics=False),
-        runtime="docker",
-        workdir="/w/T",
-        docker=service.docker_binary(),
-        files={},
-        host=service.hosts["gpu1"],
-    )
+    request = _request(gpus=gpus, support_statistics=bool(statistics))
+    spec = _start(data, request, runtime="docker")
     assert spec["argv"] == [
-        "/opt/docker/bin/nvidia-docker", "run", "-i", "--rm", "--name", f"snw-{T}",
-        "--label", f"snw.task={T}",
+        program, "run", "-i", "--rm", "--name", f"snw-{T}", "--label", f"snw.task={T}",
+        *exposure,
         "-v", "/data/corpus:/root/corpus",
         "-v", f"/w/T/files:/root/tmp/{T}",
         "-e", "LANG=C.UTF-8",
@@ -250,24 +219,16 @@ def test_docker_through_nvidia_docker_on_a_server_that_says_so():
         "-e", f"TMP_DIR=/root/tmp/{T}",
         REF,
         "-s", "-",
-        "-g", "0,1",
+        *g,
         "-t", T,
         "-b", CB, "-bi", "30",
+        *statistics,
         "-i", REF,
         "-ms", "models:",
         "-c", f"/root/tmp/{T}/config.json", "train",
     ]  # fmt: skip
-    assert spec["env"] == {"S3_KEY": "s3-SECRET", "NV_GPU": "1,3"}
-    cpu = build_start_request(
-        config,
-        _request(gpus=()),
-        runtime="docker",
-        workdir="/w/T",
-        docker=service.docker_binary(),
-        files={},
-        host=service.hosts["gpu1"],
-    )
-    assert cpu["argv"][0] == "/opt/docker/bin/docker" and "NV_GPU" not in cpu["env"]
+    assert spec["env"] == env
+    assert spec["container"] == f"snw-{T}"
 
 
 # ----------------------------------------------------------------------------- details

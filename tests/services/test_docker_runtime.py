@@ -98,8 +98,9 @@ def test_exec_mode_docker_command_line(tmp_path):
     env = spec["env"]
     assert env["NVIDIA_VISIBLE_DEVICES"] == "1,3" and env["CUDA_VISIBLE_DEVICES"] == "0,1"
     assert env["TASK_TOKEN"] == TOKEN and env["MODE"] == "fast"
+    # the launcher storage authenticates with the task token (Basic user), unmarked in env
     assert json.loads(env["STORAGES"])["launcher"]["get_pattern"] == (
-        "http://launcher:8000/file/TSuse_enfr_Model_01_abc"
+        "http://tok-SECRET-docker:x@launcher:8000/file/TSuse_enfr_Model_01_abc"
     )
     assert spec["logins"] == [
         {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -193,6 +194,53 @@ def test_two_tasks_on_one_host_get_disjoint_gpus(pool):
         seen.append(set(line[5:].split(",")))
         assert seen[-1] == set(task["job"]["gpus"])
     assert len(seen[0]) == len(seen[1]) == 2 and not seen[0] & seen[1]
+
+
+SHOW_ENVIRONMENT = [
+    "/bin/sh",
+    "-c",
+    'printf "HOME=%s LANG=%s PATH=%s SECRET=%s\\n" "$HOME" "$LANG" "$PATH" "${WORKER_SECRET:-no}"',
+]
+
+
+@pytest.mark.parametrize("exec_mode", [True, False], ids=["exec-mode", "contract"])
+def test_a_process_task_gets_its_users_base_environment_never_the_workers(
+    pool, monkeypatch, tmp_path, exec_mode
+):
+    """HOME, PATH and LANG of the user the runner runs as (LANG C.UTF-8 when it has none),
+    in both modes; nothing else of the (``local``) worker's environment."""
+    monkeypatch.setenv("WORKER_SECRET", "redis://:worker-SECRET@db")
+    monkeypatch.delenv("LANG", raising=False)
+    monkeypatch.delenv("LC_ALL", raising=False)
+    if pool.kind == "local":
+        monkeypatch.setenv("HOME", f"{tmp_path}/home")
+        monkeypatch.setenv("PATH", "/usr/local/bin:/usr/bin:/bin")
+    pool.data["variables"]["entrypoints"] = {"snw/env": SHOW_ENVIRONMENT}
+    runner = pool.worker()
+    if exec_mode:
+        task_id = enqueue(pool.store, pool.name, SHOW_ENVIRONMENT, ngpus=0)
+    else:
+        content = {"exec_mode": False}
+        task_id = enqueue(
+            pool.store, pool.name, ["train"], ngpus=0, image="snw/env", content=content
+        )
+    task = runner.stopped(task_id)
+    assert task["message"] == "completed"
+    line = runner.log(task_id).splitlines()[1]
+    if pool.kind == "local":
+        assert line == (
+            f"HOME={tmp_path}/home LANG=C.UTF-8 PATH=/usr/local/bin:/usr/bin:/bin SECRET=no"
+        )
+    else:  # an ssh session: the user's home, the PATH its sshd sets (its shell may prepend)
+        bin_dir = pool.remote.host(task["job"]["host"]).bin
+        home, lang, path, secret = line.split(" ")
+        assert (home, lang, secret) == (
+            f"HOME={pwd.getpwuid(os.getuid()).pw_dir}",
+            "LANG=C.UTF-8",
+            "SECRET=no",
+        )
+        assert path.startswith("PATH=")
+        assert path.endswith(f"{bin_dir}:/usr/local/bin:/usr/bin:/bin")
 
 
 def _group_members(pgid: int) -> list[int]:

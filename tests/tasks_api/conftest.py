@@ -150,6 +150,6 @@ def make_task(engine, pools, world):
             "ngpus": 1,
         }
         args.update(changes)
-        return engine.launch_tasks(**args)[0]
+        return engine.launch_chain(**args)[0].task_id
 
     return make

@@ -1,7 +1,10 @@
-"""Launches the image contract cannot run: on a pool of plain processes, an image without a
-local entrypoint program (``variables.entrypoints``) is refused at launch, naming the key."""
+"""Launches the image contract cannot run: on a pool of plain processes (``runtime: process``,
+or ``auto`` on a machine without Docker), an image without a local entrypoint program
+(``variables.entrypoints``) is refused at launch, naming the key."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -9,11 +12,12 @@ from nmtwizard.services import local  # noqa: F401  (registers the `local` servi
 from tests.tasks_api.conftest import DEFAULT, launch_body, write_pools
 
 
-def _local_pool(name: str, runtime: str) -> dict:
+def _local_pool(name: str, runtime: str, docker_dir: Path | None = None) -> dict:
     return {
         "name": name,
         "description": "local processes",
         "service": "local",
+        **({"docker": {"path": str(docker_dir)}} if docker_dir else {}),
         "variables": {
             "runtime": runtime,
             "server_pool": [{"name": "localhost", "gpus": [0], "ncpus": 2}],
@@ -24,7 +28,18 @@ def _local_pool(name: str, runtime: str) -> dict:
 
 @pytest.fixture
 def local_pools(engine, tmp_path):
-    pools = [_local_pool("aa_procs", "process"), _local_pool("aa_docker", "docker")]
+    """``auto`` pools: one on a machine without ``docker`` (processes), one with a stand-in."""
+    without, with_docker = tmp_path / "no-docker", tmp_path / "docker"
+    without.mkdir()
+    with_docker.mkdir()
+    (with_docker / "docker").write_text("#!/bin/sh\nexit 0\n")
+    (with_docker / "docker").chmod(0o755)
+    pools = [
+        _local_pool("aa_procs", "process"),
+        _local_pool("aa_docker", "docker"),
+        _local_pool("aa_auto", "auto", without),
+        _local_pool("aa_auto_docker", "auto", with_docker),
+    ]
     engine.sync_pool_configs(write_pools(tmp_path / "config", pools, DEFAULT))
 
 
@@ -32,9 +47,11 @@ def _docker(image: str) -> dict:
     return {"registry": "auto", "image": image, "tag": "v1", "command": ["train"]}
 
 
-def test_unmapped_image_is_refused_on_a_process_pool(clients, local_pools):
+@pytest.mark.parametrize("pool", ["aa_procs", "aa_auto"])
+def test_unmapped_image_is_refused_on_a_process_pool(clients, local_pools, pool):
+    """Also on ``runtime: auto`` without Docker: the runtime would run it as a process."""
     body = launch_body(docker=_docker("nmtwizard/opennmt-py"), exec_mode=False)
-    response = clients["trainer_a"].post("/task/launch/aa_procs", body, format="json")
+    response = clients["trainer_a"].post(f"/task/launch/{pool}", body, format="json")
     assert response.status_code == 400
     assert "variables.entrypoints['nmtwizard/opennmt-py']" in response.content.decode()
     assert "exec_mode: true" in response.content.decode()
@@ -46,6 +63,7 @@ def test_unmapped_image_is_refused_on_a_process_pool(clients, local_pools):
         ("aa_procs", "nmtwizard/opennmt-tf", False),  # mapped
         ("aa_procs", "nmtwizard/opennmt-py", True),  # the command as given
         ("aa_docker", "nmtwizard/opennmt-py", False),  # Docker runs any image
+        ("aa_auto_docker", "nmtwizard/opennmt-py", False),  # auto, Docker found
     ],
 )
 def test_runnable_launches_are_accepted(clients, local_pools, pool, image, exec_mode):

@@ -37,7 +37,7 @@ def test_schemathesis_finds_no_server_error(live_server, transactional_db, redis
     )
     engine = get_engine()
     engine.sync_pool_configs(write_pools(tmp_path / "config", [fake_pool("aa_pool")]))
-    engine.launch_tasks(
+    engine.launch_chain(
         pool="aa_pool",
         trainer_id="AATRN",
         entity="AA",

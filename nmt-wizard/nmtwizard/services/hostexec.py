@@ -165,8 +165,10 @@ def task_environment(
     Ours win: ``TASK_ID``, ``CUDA_VISIBLE_DEVICES``, ``NVIDIA_VISIBLE_DEVICES``,
     ``SNW_GPU_IDS``, ``NB_CPU``, ``SNW_CPU_IDS``, ``TMP_DIR``, and with a callback URL
     ``CALLBACK_URL``, ``CALLBACK_INTERVAL``, ``TASK_TOKEN``; ``STORAGES`` (JSON) when the pool
-    has storages. Under Docker the container sees its GPUs renumbered from 0, so there
-    ``CUDA_VISIBLE_DEVICES`` is ``0..n-1`` while ``NVIDIA_VISIBLE_DEVICES`` keeps the host ids.
+    has storages, ``<CALLBACK_URL>`` there carrying the token (the ``launcher`` storage
+    authenticates with it; an env var is on no command line). Under Docker the container
+    sees its GPUs renumbered from 0, so there ``CUDA_VISIBLE_DEVICES`` is ``0..n-1`` while
+    ``NVIDIA_VISIBLE_DEVICES`` keeps the host ids.
     """
     env = {key: _unmark(value) for key, value in _pool_envvars(config, request.image)}
     gpus = ",".join(request.gpus)
@@ -189,8 +191,8 @@ def task_environment(
             env["TASK_TOKEN"] = request.token
     storages = config.data.get("storages")
     if storages:
-        text = _substitute(json.dumps(storages), request.task_id, callback_url)
-        env["STORAGES"] = _unmark(text)
+        callback = callback_with_token(callback_url, request.token)
+        env["STORAGES"] = _unmark(_substitute(json.dumps(storages), request.task_id, callback))
     return env
 
 
@@ -423,7 +425,11 @@ def _process_start(
     config, request: LaunchRequest, host: HostSpec | None, tmp_dir: str
 ) -> dict[str, Any]:
     """``argv`` and ``env`` of a plain process: the command as given (``exec_mode``), or the
-    image's local entrypoint program (``variables.entrypoints[image]``) with its arguments."""
+    image's local entrypoint program (``variables.entrypoints[image]``) with its arguments.
+
+    ``env`` is what the task adds: the runner lays it over the host user's own ``HOME``,
+    ``PATH``, ``LANG`` (and ``LC_ALL``, ``USER``, ``LOGNAME``, ``SHELL``), the same base in
+    both modes, and nothing else of its environment (the worker's secrets stay there)."""
     if request.exec_mode:
         if not request.command:
             raise TaskError("a process task needs a command")
@@ -652,12 +658,18 @@ class RunnerService(Service):
             )
 
     def contract_images(self) -> list[str] | None:
-        """On a pool whose every host runs plain processes, the images some host maps to a
-        local program (``entrypoints``); None when a host may run Docker."""
+        """On a pool whose every host runs plain processes (:meth:`published_runtime`), the
+        images some host maps to a local program (``entrypoints``); None when a host may run
+        Docker. The launch refuses the other images, as the runtime would."""
         hosts = list(self.hosts.values())
-        if any(self._variable(h, "runtime", self.default_runtime) != "process" for h in hosts):
+        if any(self.published_runtime(h) != "process" for h in hosts):
             return None
         return sorted({image for h in hosts for image in self._variable(h, "entrypoints") or {}})
+
+    def published_runtime(self, host: HostSpec) -> str:
+        """The runtime known when the pool is published: ``auto`` stays ``auto`` where
+        resolving it needs the host (a connection)."""
+        return self._variable(host, "runtime", self.default_runtime)
 
     def runtime(self, host: HostSpec) -> str:
         runtime = self._variable(host, "runtime", self.default_runtime)

@@ -3,7 +3,7 @@
 nmt-wizard replaced a pool it could not build by its ``invalid`` service; SNW does the same for
 pool files naming a plugin it has no service for (``services.ec2``, ``services.nova``,
 ``services.torque``): the pool is listed with a description saying why, has no host and no
-capacity, and every launch on it is refused with that reason (``Engine.launch_tasks``). Its
+capacity, and every launch on it is refused with that reason (``Engine.launch_chain``). Its
 worker starts, publishes the pool and schedules nothing, so a pool file kept from nmt-wizard
 neither stops start-up nor sends its worker into a restart loop.
 """

@@ -58,6 +58,12 @@ class LocalService(RunnerService):
     def docker_available(self, host: HostSpec) -> bool:
         return shutil.which(self.docker_binary()) is not None
 
+    def published_runtime(self, host: HostSpec) -> str:
+        """``auto`` resolved as each launch resolves it (is ``docker`` on this machine), so a
+        pool without Docker refuses at launch what it could not run. Docker installed later
+        counts from the next publication (a worker restart or configuration change)."""
+        return self.runtime(host)
+
     def validate(self) -> None:
         super().validate()
         for host in self.hosts.values():

@@ -15,8 +15,9 @@ Actions:
   through ``nvidia-smi``, free space of each listed path) unless the task was already started
   here, answering ``state: error`` when they are not met (the engine quarantines the host and
   re-queues the task); create the task's working directory, write its files, detach a monitor (own
-  session) that starts the command in its own process group with the given environment (and
-  ``stdin``, the storages an image reads with ``-s -``, on its standard input), writes
+  session) that starts the command in its own process group with the given environment over
+  this host user's base one (``HOME``, ``PATH``, ``LANG``..., never the caller's other
+  variables) and ``stdin`` (the storages an image reads with ``-s -``) on its input, writes
   ``task.log`` (a first line ``COMMAND: <argv>`` with every ``[[private:…]]`` value masked as
   ``[[private]]``, then stdout+stderr, where those values and the task token are masked too),
   ``pid.json`` then ``exit.json``, and, when a callback URL is given, streams new log bytes
@@ -34,6 +35,7 @@ secret), ``pid.json``, ``exit.json``, ``files/`` (the task's uploaded files).
 import base64
 import json
 import os
+import pwd
 import re
 import shlex
 import signal
@@ -58,6 +60,7 @@ PRIVATE = re.compile(r"\[\[private:(.*?)\]\]", re.S)
 MASK = b"[[private]]"
 MIN_SECRET = 6  # shorter private values are too common in output to mask
 OUTPUT_DRAIN = 5.0  # seconds to copy what is left once the command has exited
+BASE_ENVIRONMENT = ("HOME", "PATH", "LANG", "LC_ALL", "USER", "LOGNAME", "SHELL")
 
 
 # ----------------------------------------------------------------------------- small helpers
@@ -366,10 +369,22 @@ def _docker_login(login, env, log):
     return result.returncode == 0
 
 
+def _base_environment():
+    """What every command inherits from this host's user: ``HOME`` (else the password
+    database's), ``PATH``, ``LANG`` (else ``C.UTF-8``), ``LC_ALL``, ``USER``, ``LOGNAME``,
+    ``SHELL``. Only these names: the ``local`` runner runs in the worker's environment, whose
+    secrets (database, Redis, Django) no task may see."""
+    env = {name: os.environ[name] for name in BASE_ENVIRONMENT if os.environ.get(name)}
+    env.setdefault("HOME", pwd.getpwuid(os.getuid()).pw_dir)
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env.setdefault("LANG", "C.UTF-8")
+    return env
+
+
 def _monitor(spec, workdir):
     """Body of the detached monitor: start the command, wait, record the exit, call back."""
-    env = dict(spec.get("env") or {})
-    env.setdefault("PATH", os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"))
+    env = _base_environment()
+    env.update(spec.get("env") or {})
     callbacks = Callbacks(workdir, spec["task_id"], spec.get("callback"))
     log = open(os.path.join(workdir, LOG), "ab", buffering=0)
     exit_path = os.path.join(workdir, EXIT)
