@@ -7,6 +7,7 @@ port, so its limit can be lowered without touching the shared test server.
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 
@@ -21,40 +22,9 @@ from nmtwizard.embedded_redis import EmbeddedRedis
 from nmtwizard.exceptions import StoreFull, out_of_memory
 from snw_site.middleware import StoreFullMiddleware
 from tasks_api.engine import get_engine, reset_engine
+from tests.helpers import RedisFiller
 from tests.tasks_api.conftest import client_for, fake_pool, launch_body, write_pools
 from tests.tasks_api.helpers import run_worker_until, token_client
-
-FILLER = "filler:{}"
-
-
-class Filler:
-    """Fills a Redis to its ``maxmemory`` and frees it again."""
-
-    def __init__(self, url: str):
-        self.client = redis.Redis.from_url(url)
-        self.count = 0
-
-    def used(self) -> int:
-        return self.client.info("memory")["used_memory"]
-
-    def fill(self, headroom: int = 0) -> None:
-        """Write values until Redis refuses one, with smaller and smaller values so that even a
-        tiny write is refused. Then the limit is set ``used - 256 KiB`` (``+ headroom`` when
-        given): connections opening and closing cannot free the few bytes a write needs."""
-        self.client.config_set("maxmemory", self.used() + (2 << 20))
-        for size in (64 << 10, 1 << 10, 16):
-            while True:
-                try:
-                    self.client.set(FILLER.format(self.count), b"x" * size)
-                except redis.exceptions.OutOfMemoryError:
-                    break
-                self.count += 1
-        self.client.config_set("maxmemory", self.used() + headroom - (256 << 10) * (not headroom))
-
-    def free(self) -> None:
-        self.client.delete(*(FILLER.format(i) for i in range(self.count)))
-        self.client.config_set("maxmemory", self.used() + (64 << 20))
-        self.count = 0
 
 
 @pytest.fixture
@@ -67,7 +37,7 @@ def small_redis(tmp_path, settings):
         settings.REDIS_URL = server.url
         reset_engine()
         try:
-            yield Filler(server.url)
+            yield RedisFiller(server.url)
         finally:
             reset_engine()
 
@@ -85,7 +55,7 @@ def launched(small_redis, world, tmp_path):
     return engine, trainer, token_client(engine, task_id), task_id
 
 
-def _keys(filler: Filler) -> dict[bytes, bytes]:
+def _keys(filler: RedisFiller) -> dict[bytes, bytes]:
     """Every key but the filler, with its type."""
     return {
         key: filler.client.type(key)
@@ -95,15 +65,11 @@ def _keys(filler: Filler) -> dict[bytes, bytes]:
 
 
 def _login(world) -> APIClient:
+    """A client logging in as A's trainer with a password (``/auth/token``)."""
+    basic = base64.b64encode(f"{world['trainer_a'].trainer_id}:secret-password".encode())
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION="Basic " + _basic(world["trainer_a"].trainer_id))
+    client.credentials(HTTP_AUTHORIZATION=f"Basic {basic.decode()}")
     return client
-
-
-def _basic(login: str) -> str:
-    import base64
-
-    return base64.b64encode(f"{login}:secret-password".encode()).decode()
 
 
 def _refused(response) -> None:
