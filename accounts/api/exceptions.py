@@ -3,6 +3,9 @@
 ``message`` is always there (one readable sentence; for invalid input it names each field);
 ``errors`` only for invalid input. Headers DRF sets (``WWW-Authenticate`` on 401,
 ``Retry-After`` on 429) are kept. Installed as the project's ``EXCEPTION_HANDLER``.
+
+A write Redis refused at its ``maxmemory`` (tokens, login limiter, tasks), however deep in the
+exception chain, answers 507 :class:`StoreFull` rather than a 500 or a vague 503.
 """
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -12,8 +15,23 @@ from rest_framework import exceptions
 from rest_framework.views import exception_handler
 
 from accounts.services import AccountsError, PermissionRefused
+from nmtwizard.exceptions import out_of_memory
 
-__all__ = ["message_exception_handler", "no_route"]
+__all__ = ["STORE_FULL_MESSAGE", "StoreFull", "message_exception_handler", "no_route"]
+
+STORE_FULL_MESSAGE = (
+    "The launcher's Redis is full (it reached its maxmemory): the request was refused and "
+    "nothing was stored. Retry once finished tasks are deleted or an administrator raises the "
+    "limit."
+)
+
+
+class StoreFull(exceptions.APIException):
+    """Redis refused a write at its ``maxmemory`` (``noeviction``): 507 Insufficient Storage."""
+
+    status_code = 507
+    default_detail = STORE_FULL_MESSAGE
+    default_code = "store_full"
 
 
 def _flatten(value) -> str:
@@ -28,9 +46,11 @@ def message_exception_handler(exc, context):
     """DRF's handler, then reshape the body to ``{"message": …}`` (see the module docstring).
 
     Refusals of ``accounts.services`` become 403 (a rule of the policy) or 400 (naming the
-    field at fault), whichever view called the service.
+    field at fault), whichever view called the service. A full Redis is 507.
     """
-    if isinstance(exc, PermissionRefused):
+    if out_of_memory(exc):
+        exc = StoreFull()
+    elif isinstance(exc, PermissionRefused):
         exc = exceptions.PermissionDenied(exc.message)
     elif isinstance(exc, AccountsError):
         exc = exceptions.ValidationError({exc.field or "non_field_errors": [exc.message]})

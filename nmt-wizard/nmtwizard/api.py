@@ -1,7 +1,8 @@
 """Engine: the public Python API the Django layer calls. Views never build Redis keys.
 
 Every method raises engine exceptions (:mod:`nmtwizard.exceptions`): ``NotFound`` subclasses
-map to 404, ``Conflict`` subclasses to 409, ``InvalidRequest`` to 400, ``EngineUnavailable`` to 503.
+map to 404, ``Conflict`` subclasses to 409, ``InvalidRequest`` to 400, ``EngineUnavailable`` to 503
+(``StoreFull``, Redis at its ``maxmemory``, to 507).
 The owner entity and user are opaque labels stored and indexed on each task; the engine knows
 nothing of permissions, so callers pass the entity scope they computed (``entities={...}``).
 
@@ -28,7 +29,9 @@ from nmtwizard.exceptions import (
     HostNotFound,
     InvalidRequest,
     PoolNotFound,
+    StoreFull,
     TaskNotFound,
+    out_of_memory,
 )
 from nmtwizard.pool_config import (
     ConfigLibrary,
@@ -67,7 +70,8 @@ LIST_FIELDS = [
 
 
 def _unavailable(method):
-    """Turn Redis connection failures into EngineUnavailable (503)."""
+    """Turn Redis connection failures into EngineUnavailable (503), and a write refused at
+    Redis's ``maxmemory`` into StoreFull (507)."""
 
     @functools.wraps(method)
     def wrapper(*args, **kwargs):
@@ -75,6 +79,10 @@ def _unavailable(method):
             return method(*args, **kwargs)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise EngineUnavailable(f"task store unreachable: {exc}") from None
+        except redis.ResponseError as exc:
+            if out_of_memory(exc):
+                raise StoreFull(f"task store full (Redis maxmemory reached): {exc}") from None
+            raise
 
     return wrapper
 

@@ -3,6 +3,8 @@
 The embedded default (``make run``) and the test suite use it when no ``REDIS_URL`` is given,
 so a fresh machine needs nothing but Python. The server listens on 127.0.0.1 only, on a port
 chosen by the caller or a free one, and keeps its data under ``data_dir`` (AOF when asked).
+With ``maxmemory`` it is bounded and refuses writes once full (``noeviction``: tasks and tokens
+are never silently dropped; the launcher answers 507).
 """
 
 from __future__ import annotations
@@ -44,10 +46,18 @@ def _free_port() -> int:
 class EmbeddedRedis:
     """A redis-server child process; use as a context manager or call start()/stop()."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, appendonly: bool = True):
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        appendonly: bool = True,
+        maxmemory: str | None = None,
+    ):
+        """``maxmemory``: Redis's size syntax (``512mb``, ``1gb``, bytes); None: unbounded."""
         self.data_dir = Path(data_dir)
         self.port = port or _free_port()
         self.appendonly = appendonly
+        self.maxmemory = maxmemory
         self.process: subprocess.Popen | None = None
 
     @property
@@ -73,6 +83,8 @@ class EmbeddedRedis:
             "--logfile",
             str(self.data_dir / "redis.log"),
         ]
+        if self.maxmemory:
+            args += ["--maxmemory", str(self.maxmemory), "--maxmemory-policy", "noeviction"]
         # Its own session: a Ctrl-C in the terminal must not stop it before its clients; the
         # owner stops it last.
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)

@@ -2,8 +2,9 @@
 
 The REST layer maps them to HTTP answers: :class:`NotFound` subclasses to 404,
 :class:`Conflict` subclasses to 409, :class:`InvalidRequest` to 400, :class:`EngineUnavailable`
-to 503. Service plugins raise :class:`InfrastructureError` (the host is unusable: quarantine it
-and retry elsewhere) or :class:`TaskError` (the task itself is wrong: it fails).
+to 503 (:class:`StoreFull`, a Redis at its ``maxmemory``, to 507). Service plugins raise
+:class:`InfrastructureError` (the host is unusable: quarantine it and retry elsewhere) or
+:class:`TaskError` (the task itself is wrong: it fails).
 """
 
 __all__ = [
@@ -24,9 +25,11 @@ __all__ = [
     "OutcomeUnknown",
     "PoolNotFound",
     "ServiceError",
+    "StoreFull",
     "TaskError",
     "TaskNotFound",
     "TaskNotStopped",
+    "out_of_memory",
 ]
 
 
@@ -106,6 +109,38 @@ class EngineUnavailable(EngineError):
     """Redis cannot be reached."""
 
     code = "engine_unavailable"
+
+
+class StoreFull(EngineUnavailable):
+    """Redis refused a write: it reached its ``maxmemory`` (it runs with ``noeviction``).
+
+    Nothing of the refused command was stored, and a launch is one MULTI/EXEC: a refused launch
+    leaves no task. Reads keep working; writes succeed again once memory is freed.
+    """
+
+    code = "store_full"
+
+
+#: How Redis words a write refused at ``maxmemory``: ``OOM command not allowed when used memory
+#: > 'maxmemory'`` (redis-py raises ``OutOfMemoryError``; from a Lua script, a ``ResponseError``
+#: that quotes it after ``-``).
+_OOM_MARK = "OOM command not allowed"
+
+
+def out_of_memory(exc: BaseException | None) -> bool:
+    """Whether ``exc`` or an error it was raised from (``__cause__``/``__context__``, even when
+    re-raised ``from None``) is Redis refusing a write at its ``maxmemory``."""
+    import redis  # the engine's client; imported here to keep this module dependency-free
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, StoreFull | redis.exceptions.OutOfMemoryError):
+            return True
+        if isinstance(exc, redis.exceptions.ResponseError) and _OOM_MARK in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 class ServiceError(Exception):

@@ -48,6 +48,7 @@ from nmtwizard.exceptions import (
     PoolNotFound,
     ServiceError,
     TaskNotFound,
+    out_of_memory,
 )
 from nmtwizard.launcher_config import load_launcher_config
 from nmtwizard.lease import PoolLease
@@ -119,6 +120,7 @@ class Worker:
         self._in_flight: set[str] = set()
         self._lock = threading.Lock()
         self._last_heartbeat = 0.0
+        self._store_full = False
 
     # ------------------------------------------------------------------ configuration
 
@@ -188,6 +190,25 @@ class Worker:
         self.store.redis.zrem(self.keys.workers(self.pool), self.worker_id)
 
     def run_once(self) -> None:
+        """One tick. A full Redis (``maxmemory``) makes the worker stand by, not crash: it
+        drops its lease token so that the first tick with room again re-reads the pool's
+        state (``_recover``, as after a lost lease); the scheduling scripts write nothing when
+        refused."""
+        try:
+            self._tick()
+        except redis.ResponseError as exc:
+            if not out_of_memory(exc):
+                raise
+            if not self._store_full:
+                log.warning("pool %s: Redis is full (maxmemory); standing by", self.pool)
+            self._store_full = True
+            self.lease.token = None
+            return
+        if self._store_full:
+            log.info("pool %s: Redis accepts writes again", self.pool)
+            self._store_full = False
+
+    def _tick(self) -> None:
         self._heartbeat()
         previous = self.lease.token
         try:

@@ -81,6 +81,8 @@ MIDDLEWARE = [
     "accounts.cache.AbilityCacheMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # a full Redis (maxmemory) answers 507 on plain Django views too (console, admin)
+    "snw_site.middleware.StoreFullMiddleware",
 ]
 
 ROOT_URLCONF = "snw_site.urls"

@@ -22,6 +22,18 @@ def test_redis_keeps_an_append_only_file():
     assert re.search(r"^appendfsync everysec$", conf, re.M)
 
 
+def test_redis_is_bounded_and_never_evicts():
+    """A full Redis refuses writes (the launcher answers 507); it never drops tasks or tokens."""
+    conf = (DOCKER / "redis.conf").read_text()
+    assert re.search(r"^maxmemory-policy noeviction$", conf, re.M)
+    assert re.search(r"^maxmemory \d+[kmg]b$", conf, re.M)
+    redis = yaml.safe_load((DOCKER / "compose.yaml").read_text())["services"]["redis"]
+    command = redis["command"]
+    assert command[:2] == ["redis-server", "/usr/local/etc/redis/redis.conf"]
+    assert command[2:] == ["--maxmemory", "${SNW_REDIS_MAXMEMORY:-1gb}"]
+    assert "./redis.conf:/usr/local/etc/redis/redis.conf:ro" in redis["volumes"]
+
+
 def test_images_get_their_secret_from_the_environment():
     compose = (DOCKER / "compose.yaml").read_text()
     assert "SECRET_KEY: ${SNW_SECRET_KEY:?" in compose

@@ -155,3 +155,23 @@ def test_an_nmtwizard_settings_file_wins_over_the_runs_defaults(tmp_path, monkey
     (site / "settings.ini").write_text("[default]\nquarantine_time = soon\n")
     with pytest.raises(SystemExit, match=r"configuration error: \[default\] quarantine_time"):
         _environment(tmp_path / "var", "127.0.0.1", "8123")
+
+
+@pytest.mark.parametrize(("configured", "expected"), [(None, 1 << 30), ("3mb", 3 << 20)])
+def test_the_embedded_redis_is_bounded_and_never_evicts(tmp_path, configured, expected):
+    """``make run``'s Redis: maxmemory (SNW_EMBEDDED_REDIS_MAXMEMORY, default 1gb), noeviction."""
+    import redis
+
+    from snw_site.embedded_run import _embedded_redis
+
+    env = {"SNW_EMBEDDED_REDIS_PORT": str(free_port())}
+    if configured:
+        env["SNW_EMBEDDED_REDIS_MAXMEMORY"] = configured
+    with _embedded_redis(env, tmp_path) as server:
+        client = redis.Redis.from_url(server.url, decode_responses=True)
+        try:
+            settings = client.config_get("maxmemory*")
+        finally:
+            client.close()
+    assert settings["maxmemory"] == str(expected)
+    assert settings["maxmemory-policy"] == "noeviction"

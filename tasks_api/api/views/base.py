@@ -17,7 +17,8 @@ __all__ = ["EngineViewSet", "PassthroughRenderer", "PlainTextRenderer", "errors"
 
 
 def errors(*codes: int, **extra: str) -> dict:
-    """OpenAPI error responses (``{"message": …}``) for ``codes`` (401 and 403 always)."""
+    """OpenAPI error responses (``{"message": …}``) for ``codes`` (401, 403, 503 and 507
+    always)."""
     texts = {
         400: "Invalid input; the message names the field.",
         401: "Missing, invalid or expired token.",
@@ -26,11 +27,12 @@ def errors(*codes: int, **extra: str) -> dict:
         409: "Conflicts with the current state.",
         413: "Body too large.",
         503: "The task store is unavailable.",
+        507: "Redis is full (its maxmemory): the write was refused and nothing was stored.",
     }
     texts.update({str(k): v for k, v in extra.items()})
     return {
         code: OpenApiResponse(MessageSerializer, description=texts[code])
-        for code in sorted({401, 403, 503, *codes})
+        for code in sorted({401, 403, 503, 507, *codes})
     }
 
 
