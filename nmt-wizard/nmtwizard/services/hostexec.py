@@ -140,6 +140,14 @@ def _unmark(value: str) -> str:
     return _PRIVATE.sub(r"\1", value)
 
 
+def _marked_values(data: Any) -> set[str]:
+    """Every ``[[private:…]]`` value in ``data`` (strings inside dicts and lists)."""
+    if isinstance(data, str):
+        return set(_PRIVATE.findall(data))
+    items = data.values() if isinstance(data, dict) else data if isinstance(data, list) else ()
+    return set().union(*(_marked_values(item) for item in items))
+
+
 def _substitute(text: str, task_id: str, callback_url: str) -> str:
     return text.replace("<TASK_ID>", task_id).replace("<CALLBACK_URL>", callback_url)
 
@@ -466,7 +474,10 @@ def build_start_request(
     """The JSON the runner's ``start`` reads on stdin (secrets included: stdin only).
 
     ``argv`` may hold ``[[private:…]]`` markers: the runner masks them in the ``COMMAND:``
-    line it starts the log with and strips them before running the command. ``program``
+    line it starts the log with and strips them before running the command. ``secrets`` lists
+    every value the task's output must not show: each ``[[private:…]]`` value of the pool
+    configuration (``docker.envvar``, storages, registry credentials), which reach the task
+    unmarked in its environment, and the task token. ``program``
     counts the leading arguments that name the entrypoint program (the runner resolves
     relative paths there against its own directory).
     """
@@ -482,6 +493,8 @@ def build_start_request(
         spec.update(_docker_start(config, request, host, docker, files_dir, tmp_dir))
     else:
         spec.update(_process_start(config, request, host, tmp_dir))
+    secrets = _marked_values(config.data) | ({request.token} if request.token else set())
+    spec["secrets"] = sorted(secrets)
     callback_url = _callback_url(config, request)
     if callback_url:
         spec["callback"] = {

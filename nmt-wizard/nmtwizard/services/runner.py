@@ -135,13 +135,17 @@ def _command_line(argv):
 
 
 def _secrets(spec):
-    """What the task's output must not reveal: its ``[[private:…]]`` argv values (as given and
-    URL-decoded) and its callback token, longest first. nmt-wizard-docker images print their
-    beat URL, which carries the token."""
+    """What the task's output must not reveal, longest first: the ``secrets`` the caller lists
+    (the pool's private values, which reach the task unmarked in its environment, and the
+    task token), the ``[[private:…]]`` values of argv and stdin, and the callback token; each
+    as given, URL-decoded and JSON-escaped (a task printing ``$STORAGES`` shows the JSON).
+    nmt-wizard-docker images print their beat URL, which carries the token."""
     values = {(spec.get("callback") or {}).get("token") or ""}
+    values.update(spec.get("secrets") or [])
     for arg in [*(spec.get("argv") or []), spec.get("stdin") or ""]:
         values.update(PRIVATE.findall(arg))
     values.update([urllib.parse.unquote(value) for value in values])
+    values.update([json.dumps(value)[1:-1] for value in values])
     secrets = {value.encode() for value in values if len(value) >= MIN_SECRET}
     return sorted(secrets, key=len, reverse=True)
 
