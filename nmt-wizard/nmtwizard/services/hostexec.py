@@ -113,6 +113,7 @@ _MODEL_STORAGE_FLAGS = {
 _TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$")
 _PRIVATE = re.compile(r"\[\[private:(.*?)\]\]", re.S)
 _LOG_CHUNK = 256 * 1024
+GPU_CHECK_DEADLINE = 20.0  # seconds for nvidia-smi, at most a third of the command timeout
 _MAX_CHUNKS_PER_POLL = 16
 
 
@@ -508,14 +509,19 @@ def build_start_request(
 # ----------------------------------------------------------------------------- requirements
 
 
-def requirement_checks(config, request: LaunchRequest) -> dict[str, Any]:
+def requirement_checks(config, request: LaunchRequest, *, deadline: float) -> dict[str, Any]:
     """``{"requirements": ...}`` for the runner's start request, or ``{}`` when there is
     nothing to check: GPU memory is checked only for a task that has GPUs (no ``nvidia-smi``
-    for a CPU task), disk space for any task."""
+    for a CPU task), with one ``nvidia-smi`` call the runner kills after ``deadline`` seconds;
+    disk space for any task."""
     requirements = config.data.get("requirements") or {}
     checks: dict[str, Any] = {}
     if requirements.get("free_gpu_memory") is not None and request.gpus:
-        checks.update(gpus=list(request.gpus), free_gpu_memory=requirements["free_gpu_memory"])
+        checks.update(
+            gpus=list(request.gpus),
+            free_gpu_memory=requirements["free_gpu_memory"],
+            deadline=deadline,
+        )
     if requirements.get("free_disk_space"):
         checks["free_disk_space"] = requirements["free_disk_space"]
     return {"requirements": checks} if checks else {}
@@ -742,7 +748,8 @@ class RunnerService(Service):
             files=files,
             host=host,
         )
-        spec.update(requirement_checks(self.config, request))
+        deadline = min(GPU_CHECK_DEADLINE, self.command_timeout / 3)  # well within the call's
+        spec.update(requirement_checks(self.config, request, deadline=deadline))
         answer = self._call(host, "start", spec)
         if answer.get("state") == "unknown":  # its monitor was forked: it may start yet
             raise OutcomeUnknown(f"{host.name}: {answer.get('error') or 'task did not start'}")
