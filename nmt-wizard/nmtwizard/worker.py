@@ -148,7 +148,7 @@ class Worker:
         config = self.library.load(self.pool)
         service = build_service(config, ServiceContext(self.store.redis, self.keys))
         self.config, self.service, self.config_version = config, service, version
-        publish_description(self.store.redis, self.keys, config)
+        publish_description(self.store.redis, self.keys, config, on_worker=True)
         self.store.redis.hset(
             self.keys.pool(self.pool), mapping={"config_state": "active", "state": "running"}
         )

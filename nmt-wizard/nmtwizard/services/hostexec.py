@@ -589,6 +589,9 @@ class RunnerService(Service):
     """Base of ``local`` and ``ssh``: task operations through the host-side runner."""
 
     default_runtime = "docker"
+    # Resolve ``runtime: auto`` when the worker publishes the pool (``local``: is docker on its
+    # machine); ``ssh`` would need a connection to each host, so auto stays unresolved there.
+    resolves_auto_on_worker = False
 
     def __init__(self, config, context=None):
         super().__init__(config, context)
@@ -676,19 +679,30 @@ class RunnerService(Service):
                 f"{where}: key storages: default_ms excludes default_msr and default_msw"
             )
 
-    def contract_images(self) -> list[str] | None:
-        """On a pool whose every host runs plain processes (:meth:`published_runtime`), the
-        images some host maps to a local program (``entrypoints``); None when a host may run
-        Docker. The launch refuses the other images, as the runtime would."""
+    def contract_images(self, *, on_worker: bool = False) -> list[str] | None:
+        """On a pool whose every host runs plain processes, the images some host maps to a
+        local program (``entrypoints``); None when a host may run Docker. The launch refuses
+        the other images, as the runtime would. ``runtime: auto`` counts as Docker (no
+        restriction) unless the pool's worker, on the machine that runs the tasks, resolves it
+        (:attr:`resolves_auto_on_worker`)."""
         hosts = list(self.hosts.values())
-        if any(self.published_runtime(h) != "process" for h in hosts):
+        if any(self._published_runtime(h, on_worker) != "process" for h in hosts):
             return None
         return sorted({image for h in hosts for image in self._variable(h, "entrypoints") or {}})
 
-    def published_runtime(self, host: HostSpec) -> str:
-        """The runtime known when the pool is published: ``auto`` stays ``auto`` where
-        resolving it needs the host (a connection)."""
-        return self._variable(host, "runtime", self.default_runtime)
+    def machine_dependent_images(self) -> bool:
+        """Whether :meth:`contract_images` depends on the worker's machine (a host of a
+        service that resolves ``runtime: auto`` there)."""
+        return self.resolves_auto_on_worker and any(
+            self._variable(h, "runtime", self.default_runtime) == "auto"
+            for h in self.hosts.values()
+        )
+
+    def _published_runtime(self, host: HostSpec, on_worker: bool) -> str:
+        runtime = self._variable(host, "runtime", self.default_runtime)
+        if runtime == "auto" and on_worker and self.resolves_auto_on_worker:
+            return self.runtime(host)
+        return runtime
 
     def runtime(self, host: HostSpec) -> str:
         runtime = self._variable(host, "runtime", self.default_runtime)
