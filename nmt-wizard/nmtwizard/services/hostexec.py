@@ -49,7 +49,8 @@ Pool keys (``variables``, the starred ones also per host in ``server_pool``): ``
   ``docker``) with ``NV_GPU=<host ids>`` instead of ``docker run --gpus``;
 * ``entrypoints*``: for the process runtime, ``{"<image name>": ["python3", "utility.py"]}``:
   the program and leading arguments that play the image's entrypoint. Relative paths there
-  resolve against the directory the runner starts in: the worker's working directory for
+  (with a ``/``, or after the interpreter a bare name of a file there) resolve against the
+  directory the runner starts in: the worker's working directory for
   ``local``, the login's home directory for ``ssh``. An image without one fails its task with
   ``launch_error`` (or run it with ``exec_mode``).
 

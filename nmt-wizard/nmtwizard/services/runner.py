@@ -192,10 +192,13 @@ def _copy_masked(source, log, secrets):
 
 def _runnable(spec):
     """``argv`` without the private markers, the entrypoint program's relative paths resolved
-    against this process's directory (the caller's: before the monitor moves to the task's)."""
+    against this process's directory (the caller's: before the monitor moves to the task's):
+    those with a ``/``, and, after the first (the interpreter, else looked up on ``PATH``),
+    bare names of files there (``["python3", "entrypoint.py"]``)."""
     argv = [PRIVATE.sub(r"\1", arg) for arg in spec["argv"]]
     for i in range(int(spec.get("program") or 0)):
-        if "/" in argv[i] and not os.path.isabs(argv[i]):
+        relative = not os.path.isabs(argv[i])
+        if relative and ("/" in argv[i] or (i > 0 and os.path.isfile(argv[i]))):
             argv[i] = os.path.abspath(argv[i])
     return argv
 
