@@ -195,6 +195,11 @@ class Service(abc.ABC):
         runs its tasks (the launcher may run elsewhere)."""
         return None
 
+    def process_hosts(self) -> list[HostSpec]:
+        """The hosts whose tasks run as plain processes of one Unix user, as far as the worker
+        knows (no isolation between their tasks)."""
+        return []
+
     def machine_dependent_images(self) -> bool:
         """Whether :meth:`contract_images` needs the worker's machine to be answered."""
         return False

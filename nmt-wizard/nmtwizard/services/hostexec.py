@@ -7,10 +7,16 @@ connection); :class:`RunnerService` holds everything else:
 
 * the **runner request** (:func:`build_start_request`): working directory ``<root>/<task_id>``,
   the command, the task's environment, its files, the registry logins and the callback
-  URL/token. Secrets only ever travel on stdin (the callback URL with its token, which the
-  image contract puts in ``-b``, is masked in the ``COMMAND:`` line the log starts with, and in
-  the output, where nmt-wizard-docker images print their beat URL; the storages, credentials
-  included, reach the image on its own stdin);
+  URL/token, sent on the runner's stdin. What is on a command line: in contract mode the
+  image's ``-b`` callback URL (and ``--statistics_url``) carries the task token, as the image
+  contract requires, so the task's ``/proc/<pid>/cmdline`` shows it (masked in the
+  ``COMMAND:`` line the log starts with and in the output, where nmt-wizard-docker images print
+  their beat URL); nothing else secret. The storages, credentials included, reach the image on
+  its own stdin (contract mode) or in ``STORAGES`` (exec mode); private ``docker.envvar``
+  values in the task's environment (a container's: ``-e KEY``, the value in the docker CLI's
+  environment). The runner masks every private value and the token in the task's output.
+  The process runtime isolates nothing: its tasks run as one Unix user and can read each
+  other's ``/proc`` (tokens included); use Docker for a pool shared by several entities;
 * **status** (:meth:`RunnerService.status`): reads the host's exit status and the task log from
   the offset already copied, and appends the new bytes to the engine's log with an offset check
   (:class:`LogSync`), so logs and completion work even when callbacks cannot be delivered;
@@ -690,6 +696,9 @@ class RunnerService(Service):
         if any(self._published_runtime(h, on_worker) != "process" for h in hosts):
             return None
         return sorted({image for h in hosts for image in self._variable(h, "entrypoints") or {}})
+
+    def process_hosts(self) -> list[HostSpec]:
+        return [h for h in self.hosts.values() if self._published_runtime(h, True) == "process"]
 
     def machine_dependent_images(self) -> bool:
         """Whether :meth:`contract_images` depends on the worker's machine (a host of a

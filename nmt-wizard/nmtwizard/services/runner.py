@@ -7,7 +7,15 @@
 This file is executed as a script on the machine that runs the task (shipped over SFTP by the
 ``ssh`` service, run in place by ``local``). It never imports ``nmtwizard``. Each call is
 ``python3 runner.py <action>`` with one JSON request on **stdin** and one JSON answer on stdout,
-so nothing secret (tokens, registry passwords, storages) ever appears on a command line.
+so the request's secrets (storages, registry passwords, the pool's private values, the task
+token) are on no command line of ours. The task's own command line is the exception the image
+contract imposes: its ``-b`` callback URL (and ``--statistics_url``) carries the task token, so
+``/proc/<pid>/cmdline`` shows it; the log masks it. Other secrets reach the task through its
+environment (exec mode, private ``docker.envvar``) or its stdin (``-s -``).
+
+The process runtime isolates nothing: every task runs as this host's one Unix user, so any task
+can read another's ``/proc/<pid>/environ`` and command line (its token included). Pools shared
+by several entities should use the Docker runtime (the worker warns at start).
 
 Actions:
 
@@ -20,11 +28,12 @@ Actions:
   ``PATH``, ``LANG``..., never the caller's other variables) and ``stdin`` (the storages an
   image reads with ``-s -``) on its input, writes ``task.log`` (a first line ``COMMAND: <argv>``
   with every ``[[private:…]]`` value masked as ``[[private]]``, then stdout+stderr, where those
-  values and the task token are masked too), ``pid.json`` then ``exit.json``, and, when a
-  callback URL is given, streams new log bytes (``PATCH <cb>/task/log/<id>?duration=&offset=``),
-  beats (``PUT <cb>/task/beat/<id>?duration=``) and the end phase (``GET
-  <cb>/task/terminate/<id>?phase=completed|error``) with ``Authorization: Bearer <token>``.
-  Idempotent: a second start of the same working directory returns the first one's state.
+  values, the request's ``secrets`` and the task token are masked too), ``pid.json`` then
+  ``exit.json``, and, when a callback URL is given, streams new log bytes (``PATCH
+  <cb>/task/log/<id>?duration=&offset=``), beats (``PUT <cb>/task/beat/<id>?duration=``) and the
+  end phase (``GET <cb>/task/terminate/<id>?phase=completed|error``) with ``Authorization:
+  Bearer <token>``. Idempotent: a second start of the same working directory returns the first
+  one's state.
 * ``status``: state of the task (running, exited, lost, unknown) and the log bytes from an offset.
 * ``kill``: SIGTERM the process group (and ``docker rm -f`` its container), SIGKILL after a grace.
 
