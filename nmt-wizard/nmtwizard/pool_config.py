@@ -513,13 +513,20 @@ class ConfigLibrary:
             raise ConfigNotFound(f"pool {pool!r} has no configuration {name!r}")
 
 
-def publish_description(client, keys: Keys, config: PoolConfig) -> None:
-    """Write what the API needs about the active configuration into ``pool:<name>``."""
+def publish_description(client, keys: Keys, config: PoolConfig, *, on_worker: bool = False) -> None:
+    """Write what the API needs about the active configuration into ``pool:<name>``.
+
+    ``contract_images`` may depend on the machine that runs the tasks (``runtime: auto`` of a
+    ``local`` pool): only the pool's worker (``on_worker``) publishes it then; the launcher,
+    which may run elsewhere, writes it unresolved (no restriction) only where no worker has."""
     from nmtwizard.services import get_service_class  # the registry imports plugins
 
     hosts = [host.describe() for host in config.hosts]
     service = get_service_class(config.service)(config)
-    client.hset(
+    images = json.dumps(service.contract_images(on_worker=on_worker))
+    mine = on_worker or not service.machine_dependent_images()
+    pipe = client.pipeline(transaction=True)
+    pipe.hset(
         keys.pool(config.name),
         mapping={
             "description": config.description,
@@ -531,12 +538,14 @@ def publish_description(client, keys: Keys, config: PoolConfig) -> None:
             "registry_defaults": json.dumps(_registry_defaults(config)),
             "callback_url": config.callback_url or "",
             "callback_interval": config.data.get("callback_interval") or 0,
-            "contract_images": json.dumps(service.contract_images()),
+            **({"contract_images": images} if mine else {}),
             "host_key_files": json.dumps(service.host_key_files()),
             "disabled": int(config.disabled),
             "unusable": config.unusable or "",
         },
     )
+    pipe.hsetnx(keys.pool(config.name), "contract_images", images)
+    pipe.execute()
 
 
 def _registry_defaults(config: PoolConfig) -> dict[str, str]:

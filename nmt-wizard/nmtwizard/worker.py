@@ -59,7 +59,7 @@ from nmtwizard.pool_config import (
     load_pool,
     publish_description,
 )
-from nmtwizard.scheduler import Scheduler
+from nmtwizard.scheduler import Scheduler, allowed_entities
 from nmtwizard.services import JobState, LaunchRequest, Service, ServiceContext, build_service
 from nmtwizard.store import TaskStore
 from nmtwizard.task import TaskStatus
@@ -141,16 +141,34 @@ class Worker:
             self.pool,
             len(self.config.hosts),
         )
+        self._warn_shared_process_hosts()
         if self.config.disabled or self.config.unusable:
             why = "disabled" if self.config.disabled else f"unusable: {self.config.unusable}"
             log.warning("pool %s is %s; its worker schedules nothing", self.pool, why)
+
+    def _warn_shared_process_hosts(self) -> None:
+        """Tasks run as plain processes share one Unix user: each can read the others'
+        ``/proc/<pid>/environ`` and command line, hence their tokens. Say so for a host that
+        serves more than one entity (its ``entities``, else the pool's; none listed: any)."""
+        listed = self.config.data.get("entities")
+        pool_entities = allowed_entities(list(listed) if isinstance(listed, dict) else listed)
+        for host in self.service.process_hosts():
+            entities = allowed_entities(host.params.get("entities")) or pool_entities
+            if entities is None or len(entities) > 1:
+                log.warning(
+                    "pool %s: host %s runs the tasks of %s as plain processes of one Unix user: "
+                    "each task can read the others' tokens; use runtime docker for shared pools",
+                    self.pool,
+                    host.name,
+                    "entities " + ", ".join(sorted(entities)) if entities else "every entity",
+                )
 
     def _load_selected(self) -> None:
         version = self.library.version(self.pool)
         config = self.library.load(self.pool)
         service = build_service(config, ServiceContext(self.store.redis, self.keys))
         self.config, self.service, self.config_version = config, service, version
-        publish_description(self.store.redis, self.keys, config)
+        publish_description(self.store.redis, self.keys, config, on_worker=True)
         self.store.redis.hset(
             self.keys.pool(self.pool), mapping={"config_state": "active", "state": "running"}
         )

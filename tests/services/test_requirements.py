@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from pathlib import Path
 
 import pytest
 
 from tests.services.gpu_stand_in import install_nvidia_smi, nvidia_smi_calls, remove_nvidia_smi
 from tests.services.remote_pool import enqueue
 
-QUERY = "--query-gpu=memory.free --format=csv,noheader,nounits -i"
+QUERY = "--query-gpu=index,memory.free --format=csv,noheader,nounits -i"
 HUGE_GB = 10**9
 PRINT_GPU = ["sh", "-c", "echo ran with GPU $SNW_GPU_IDS"]
 
@@ -25,6 +27,15 @@ PRINT_GPU = ["sh", "-c", "echo ran with GPU $SNW_GPU_IDS"]
 def _quarantine(store, pool: str, host: str) -> str | None:
     info = store.redis.hget(store.keys.quarantine(pool), host)
     return json.loads(info)["message"] if info else None
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` runs (a killed process may stay a zombie until its reaper waits)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
 
 
 def _write(config_dir, data: dict) -> None:
@@ -148,6 +159,37 @@ def test_local_hosts_failing_requirements_are_quarantined_and_the_task_stays_que
     assert runner.log(task_id).count("unusable, task re-queued") == 2
 
 
+def test_a_hung_nvidia_smi_is_killed_and_the_host_quarantined_within_the_deadline(
+    tmp_path, stand_in_bin, store, make_worker
+):
+    """One call for all the task's GPUs, killed after a third of the command timeout (6 s):
+    the runner answers before the worker gives up on it, so the host is quarantined (not the
+    task pinned to it as of unknown outcome) and the task stays queued."""
+    install_nvidia_smi(stand_in_bin, {"0": 16000, "1": 16000}, hang_seconds=30)
+    data = local_pool(tmp_path, {"free_gpu_memory": 8000})
+    data["variables"]["command_timeout"] = 6
+    data["variables"]["server_pool"][0]["gpus"] = [0, 1]
+    _write(tmp_path / "config", data)
+    started = time.monotonic()
+    runner = make_worker("reqs", tmp_path / "config")
+    task_id = enqueue(store, "reqs", PRINT_GPU, ngpus=2, options={"server": "gpu-a"})
+
+    message = runner.until(lambda: _quarantine(store, "reqs", "gpu-a"), what="quarantine")
+
+    assert time.monotonic() - started < 6
+    assert message == (
+        "gpu-a: runner start: nvidia-smi did not answer in 2s for GPU 0,1 "
+        "(requirements.free_gpu_memory)"
+    )
+    assert nvidia_smi_calls(stand_in_bin) == [f"{QUERY} 0,1"]
+    sleeper = int((stand_in_bin / "nvidia-smi.pid").read_text())
+    runner.until(lambda: not _running(sleeper), timeout=2, what="its process group killed")
+    runner.worker.wait_idle()
+    task = store.get(task_id)
+    assert task["status"] == "queued" and "message" not in task
+    assert f"[launcher] gpu-a unusable, task re-queued: {message}\n" in runner.log(task_id)
+
+
 # ---------------------------------------------------------------------------- ssh hosts
 
 
@@ -184,8 +226,8 @@ def test_ssh_host_short_of_gpu_memory_is_quarantined_and_the_task_runs_elsewhere
     log = runner.log(task_id)
     assert f"[launcher] host1 unusable, task re-queued: {reason}\n" in log
     assert "ran with GPU 0,1\n" in log
-    assert nvidia_smi_calls(remote_hosts.host("host1").bin) == [f"{QUERY} 0"]
-    assert nvidia_smi_calls(remote_hosts.host("host2").bin) == [f"{QUERY} 0", f"{QUERY} 1"]
+    assert nvidia_smi_calls(remote_hosts.host("host1").bin) == [f"{QUERY} 0,1"]
+    assert nvidia_smi_calls(remote_hosts.host("host2").bin) == [f"{QUERY} 0,1"]
 
 
 def test_ssh_host_short_of_disk_space_is_quarantined_and_the_task_re_queued(

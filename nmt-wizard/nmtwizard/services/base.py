@@ -189,10 +189,20 @@ class Service(abc.ABC):
             "hosts": [host.describe() for host in self.resources()],
         }
 
-    def contract_images(self) -> list[str] | None:
+    def contract_images(self, *, on_worker: bool = False) -> list[str] | None:
         """The images a task not in exec mode may name here (launches of others are refused),
-        or None: any image."""
+        or None: any image. ``on_worker``: asked by the pool's worker, on the machine that
+        runs its tasks (the launcher may run elsewhere)."""
         return None
+
+    def process_hosts(self) -> list[HostSpec]:
+        """The hosts whose tasks run as plain processes of one Unix user, as far as the worker
+        knows (no isolation between their tasks)."""
+        return []
+
+    def machine_dependent_images(self) -> bool:
+        """Whether :meth:`contract_images` needs the worker's machine to be answered."""
+        return False
 
     def host_key_files(self) -> dict[str, str]:
         """Host name -> the known_hosts file its SSH host key is checked against (shown by

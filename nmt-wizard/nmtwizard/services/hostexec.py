@@ -7,10 +7,16 @@ connection); :class:`RunnerService` holds everything else:
 
 * the **runner request** (:func:`build_start_request`): working directory ``<root>/<task_id>``,
   the command, the task's environment, its files, the registry logins and the callback
-  URL/token. Secrets only ever travel on stdin (the callback URL with its token, which the
-  image contract puts in ``-b``, is masked in the ``COMMAND:`` line the log starts with, and in
-  the output, where nmt-wizard-docker images print their beat URL; the storages, credentials
-  included, reach the image on its own stdin);
+  URL/token, sent on the runner's stdin. What is on a command line: in contract mode the
+  image's ``-b`` callback URL (and ``--statistics_url``) carries the task token, as the image
+  contract requires, so the task's ``/proc/<pid>/cmdline`` shows it (masked in the
+  ``COMMAND:`` line the log starts with and in the output, where nmt-wizard-docker images print
+  their beat URL); nothing else secret. The storages, credentials included, reach the image on
+  its own stdin (contract mode) or in ``STORAGES`` (exec mode); private ``docker.envvar``
+  values in the task's environment (a container's: ``-e KEY``, the value in the docker CLI's
+  environment). The runner masks every private value and the token in the task's output.
+  The process runtime isolates nothing: its tasks run as one Unix user and can read each
+  other's ``/proc`` (tokens included); use Docker for a pool shared by several entities;
 * **status** (:meth:`RunnerService.status`): reads the host's exit status and the task log from
   the offset already copied, and appends the new bytes to the engine's log with an offset check
   (:class:`LogSync`), so logs and completion work even when callbacks cannot be delivered;
@@ -49,7 +55,8 @@ Pool keys (``variables``, the starred ones also per host in ``server_pool``): ``
   ``docker``) with ``NV_GPU=<host ids>`` instead of ``docker run --gpus``;
 * ``entrypoints*``: for the process runtime, ``{"<image name>": ["python3", "utility.py"]}``:
   the program and leading arguments that play the image's entrypoint. Relative paths there
-  resolve against the directory the runner starts in: the worker's working directory for
+  (with a ``/``, or after the interpreter a bare name of a file there) resolve against the
+  directory the runner starts in: the worker's working directory for
   ``local``, the login's home directory for ``ssh``. An image without one fails its task with
   ``launch_error`` (or run it with ``exec_mode``).
 
@@ -113,6 +120,7 @@ _MODEL_STORAGE_FLAGS = {
 _TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$")
 _PRIVATE = re.compile(r"\[\[private:(.*?)\]\]", re.S)
 _LOG_CHUNK = 256 * 1024
+GPU_CHECK_DEADLINE = 20.0  # seconds for nvidia-smi, at most a third of the command timeout
 _MAX_CHUNKS_PER_POLL = 16
 
 
@@ -138,6 +146,14 @@ def gpu_numbering(config, image: str) -> str:
 def _unmark(value: str) -> str:
     """Strip nmt-wizard's ``[[private:…]]`` markers (values reach the task by env only)."""
     return _PRIVATE.sub(r"\1", value)
+
+
+def _marked_values(data: Any) -> set[str]:
+    """Every ``[[private:…]]`` value in ``data`` (strings inside dicts and lists)."""
+    if isinstance(data, str):
+        return set(_PRIVATE.findall(data))
+    items = data.values() if isinstance(data, dict) else data if isinstance(data, list) else ()
+    return set().union(*(_marked_values(item) for item in items))
 
 
 def _substitute(text: str, task_id: str, callback_url: str) -> str:
@@ -466,7 +482,10 @@ def build_start_request(
     """The JSON the runner's ``start`` reads on stdin (secrets included: stdin only).
 
     ``argv`` may hold ``[[private:…]]`` markers: the runner masks them in the ``COMMAND:``
-    line it starts the log with and strips them before running the command. ``program``
+    line it starts the log with and strips them before running the command. ``secrets`` lists
+    every value the task's output must not show: each ``[[private:…]]`` value of the pool
+    configuration (``docker.envvar``, storages, registry credentials), which reach the task
+    unmarked in its environment, and the task token. ``program``
     counts the leading arguments that name the entrypoint program (the runner resolves
     relative paths there against its own directory).
     """
@@ -482,6 +501,8 @@ def build_start_request(
         spec.update(_docker_start(config, request, host, docker, files_dir, tmp_dir))
     else:
         spec.update(_process_start(config, request, host, tmp_dir))
+    secrets = _marked_values(config.data) | ({request.token} if request.token else set())
+    spec["secrets"] = sorted(secrets)
     callback_url = _callback_url(config, request)
     if callback_url:
         spec["callback"] = {
@@ -495,14 +516,19 @@ def build_start_request(
 # ----------------------------------------------------------------------------- requirements
 
 
-def requirement_checks(config, request: LaunchRequest) -> dict[str, Any]:
+def requirement_checks(config, request: LaunchRequest, *, deadline: float) -> dict[str, Any]:
     """``{"requirements": ...}`` for the runner's start request, or ``{}`` when there is
     nothing to check: GPU memory is checked only for a task that has GPUs (no ``nvidia-smi``
-    for a CPU task), disk space for any task."""
+    for a CPU task), with one ``nvidia-smi`` call the runner kills after ``deadline`` seconds;
+    disk space for any task."""
     requirements = config.data.get("requirements") or {}
     checks: dict[str, Any] = {}
     if requirements.get("free_gpu_memory") is not None and request.gpus:
-        checks.update(gpus=list(request.gpus), free_gpu_memory=requirements["free_gpu_memory"])
+        checks.update(
+            gpus=list(request.gpus),
+            free_gpu_memory=requirements["free_gpu_memory"],
+            deadline=deadline,
+        )
     if requirements.get("free_disk_space"):
         checks["free_disk_space"] = requirements["free_disk_space"]
     return {"requirements": checks} if checks else {}
@@ -570,6 +596,9 @@ class RunnerService(Service):
     """Base of ``local`` and ``ssh``: task operations through the host-side runner."""
 
     default_runtime = "docker"
+    # Resolve ``runtime: auto`` when the worker publishes the pool (``local``: is docker on its
+    # machine); ``ssh`` would need a connection to each host, so auto stays unresolved there.
+    resolves_auto_on_worker = False
 
     def __init__(self, config, context=None):
         super().__init__(config, context)
@@ -657,19 +686,33 @@ class RunnerService(Service):
                 f"{where}: key storages: default_ms excludes default_msr and default_msw"
             )
 
-    def contract_images(self) -> list[str] | None:
-        """On a pool whose every host runs plain processes (:meth:`published_runtime`), the
-        images some host maps to a local program (``entrypoints``); None when a host may run
-        Docker. The launch refuses the other images, as the runtime would."""
+    def contract_images(self, *, on_worker: bool = False) -> list[str] | None:
+        """On a pool whose every host runs plain processes, the images some host maps to a
+        local program (``entrypoints``); None when a host may run Docker. The launch refuses
+        the other images, as the runtime would. ``runtime: auto`` counts as Docker (no
+        restriction) unless the pool's worker, on the machine that runs the tasks, resolves it
+        (:attr:`resolves_auto_on_worker`)."""
         hosts = list(self.hosts.values())
-        if any(self.published_runtime(h) != "process" for h in hosts):
+        if any(self._published_runtime(h, on_worker) != "process" for h in hosts):
             return None
         return sorted({image for h in hosts for image in self._variable(h, "entrypoints") or {}})
 
-    def published_runtime(self, host: HostSpec) -> str:
-        """The runtime known when the pool is published: ``auto`` stays ``auto`` where
-        resolving it needs the host (a connection)."""
-        return self._variable(host, "runtime", self.default_runtime)
+    def process_hosts(self) -> list[HostSpec]:
+        return [h for h in self.hosts.values() if self._published_runtime(h, True) == "process"]
+
+    def machine_dependent_images(self) -> bool:
+        """Whether :meth:`contract_images` depends on the worker's machine (a host of a
+        service that resolves ``runtime: auto`` there)."""
+        return self.resolves_auto_on_worker and any(
+            self._variable(h, "runtime", self.default_runtime) == "auto"
+            for h in self.hosts.values()
+        )
+
+    def _published_runtime(self, host: HostSpec, on_worker: bool) -> str:
+        runtime = self._variable(host, "runtime", self.default_runtime)
+        if runtime == "auto" and on_worker and self.resolves_auto_on_worker:
+            return self.runtime(host)
+        return runtime
 
     def runtime(self, host: HostSpec) -> str:
         runtime = self._variable(host, "runtime", self.default_runtime)
@@ -729,7 +772,8 @@ class RunnerService(Service):
             files=files,
             host=host,
         )
-        spec.update(requirement_checks(self.config, request))
+        deadline = min(GPU_CHECK_DEADLINE, self.command_timeout / 3)  # well within the call's
+        spec.update(requirement_checks(self.config, request, deadline=deadline))
         answer = self._call(host, "start", spec)
         if answer.get("state") == "unknown":  # its monitor was forked: it may start yet
             raise OutcomeUnknown(f"{host.name}: {answer.get('error') or 'task did not start'}")

@@ -43,6 +43,10 @@ DEFAULT_WORK_DIR = "var/local-tasks"
 @register("local")
 class LocalService(RunnerService):
     default_runtime = "auto"
+    # ``auto`` is resolved as each launch resolves it (is ``docker`` on the worker's machine), so
+    # a pool without Docker refuses at launch what it could not run; Docker installed later
+    # counts from the worker's next publication (a restart or configuration change).
+    resolves_auto_on_worker = True
 
     @classmethod
     def parse_hosts(cls, config) -> list[HostSpec]:
@@ -57,12 +61,6 @@ class LocalService(RunnerService):
 
     def docker_available(self, host: HostSpec) -> bool:
         return shutil.which(self.docker_binary()) is not None
-
-    def published_runtime(self, host: HostSpec) -> str:
-        """``auto`` resolved as each launch resolves it (is ``docker`` on this machine), so a
-        pool without Docker refuses at launch what it could not run. Docker installed later
-        counts from the next publication (a worker restart or configuration change)."""
-        return self.runtime(host)
 
     def validate(self) -> None:
         super().validate()

@@ -7,24 +7,33 @@
 This file is executed as a script on the machine that runs the task (shipped over SFTP by the
 ``ssh`` service, run in place by ``local``). It never imports ``nmtwizard``. Each call is
 ``python3 runner.py <action>`` with one JSON request on **stdin** and one JSON answer on stdout,
-so nothing secret (tokens, registry passwords, storages) ever appears on a command line.
+so the request's secrets (storages, registry passwords, the pool's private values, the task
+token) are on no command line of ours. The task's own command line is the exception the image
+contract imposes: its ``-b`` callback URL (and ``--statistics_url``) carries the task token, so
+``/proc/<pid>/cmdline`` shows it; the log masks it. Other secrets reach the task through its
+environment (exec mode, private ``docker.envvar``) or its stdin (``-s -``).
+
+The process runtime isolates nothing: every task runs as this host's one Unix user, so any task
+can read another's ``/proc/<pid>/environ`` and command line (its token included). Pools shared
+by several entities should use the Docker runtime (the worker warns at start).
 
 Actions:
 
 * ``start``: check the pool's ``requirements`` on this host (free memory of each allocated GPU
-  through ``nvidia-smi``, free space of each listed path) unless the task was already started
-  here, answering ``state: error`` when they are not met (the engine quarantines the host and
-  re-queues the task); create the task's working directory, write its files, detach a monitor (own
-  session) that starts the command in its own process group with the given environment over
-  this host user's base one (``HOME``, ``PATH``, ``LANG``..., never the caller's other
-  variables) and ``stdin`` (the storages an image reads with ``-s -``) on its input, writes
-  ``task.log`` (a first line ``COMMAND: <argv>`` with every ``[[private:…]]`` value masked as
-  ``[[private]]``, then stdout+stderr, where those values and the task token are masked too),
-  ``pid.json`` then ``exit.json``, and, when a callback URL is given, streams new log bytes
-  (``PATCH <cb>/task/log/<id>?duration=&offset=``), beats
-  (``PUT <cb>/task/beat/<id>?duration=``) and the end phase
-  (``GET <cb>/task/terminate/<id>?phase=completed|error``) with ``Authorization: Bearer <token>``.
-  Idempotent: a second start of the same working directory returns the first one's state.
+  through one ``nvidia-smi`` call, killed after the request's deadline; free space of each
+  listed path) unless the task was already started here, answering ``state: error`` when they
+  are not met (the engine quarantines the host and re-queues the task); create the task's
+  working directory, write its files, detach a monitor (own session) that starts the command in
+  its own process group with the given environment over this host user's base one (``HOME``,
+  ``PATH``, ``LANG``..., never the caller's other variables) and ``stdin`` (the storages an
+  image reads with ``-s -``) on its input, writes ``task.log`` (a first line ``COMMAND: <argv>``
+  with every ``[[private:…]]`` value masked as ``[[private]]``, then stdout+stderr, where those
+  values, the request's ``secrets`` and the task token are masked too), ``pid.json`` then
+  ``exit.json``, and, when a callback URL is given, streams new log bytes (``PATCH
+  <cb>/task/log/<id>?duration=&offset=``), beats (``PUT <cb>/task/beat/<id>?duration=``) and the
+  end phase (``GET <cb>/task/terminate/<id>?phase=completed|error``) with ``Authorization:
+  Bearer <token>``. Idempotent: a second start of the same working directory returns the first
+  one's state.
 * ``status``: state of the task (running, exited, lost, unknown) and the log bytes from an offset.
 * ``kill``: SIGTERM the process group (and ``docker rm -f`` its container), SIGKILL after a grace.
 
@@ -54,7 +63,7 @@ LOCK = "start.lock"
 FILES = "files"
 START_WAIT = 15.0
 MAX_CHUNK = 1024 * 1024
-NVIDIA_SMI_TIMEOUT = 30
+NVIDIA_SMI_DEADLINE = 20  # seconds, when the request gives no deadline
 GIB = 1024**3
 PRIVATE = re.compile(r"\[\[private:(.*?)\]\]", re.S)
 MASK = b"[[private]]"
@@ -135,13 +144,17 @@ def _command_line(argv):
 
 
 def _secrets(spec):
-    """What the task's output must not reveal: its ``[[private:…]]`` argv values (as given and
-    URL-decoded) and its callback token, longest first. nmt-wizard-docker images print their
-    beat URL, which carries the token."""
+    """What the task's output must not reveal, longest first: the ``secrets`` the caller lists
+    (the pool's private values, which reach the task unmarked in its environment, and the
+    task token), the ``[[private:…]]`` values of argv and stdin, and the callback token; each
+    as given, URL-decoded and JSON-escaped (a task printing ``$STORAGES`` shows the JSON).
+    nmt-wizard-docker images print their beat URL, which carries the token."""
     values = {(spec.get("callback") or {}).get("token") or ""}
+    values.update(spec.get("secrets") or [])
     for arg in [*(spec.get("argv") or []), spec.get("stdin") or ""]:
         values.update(PRIVATE.findall(arg))
     values.update([urllib.parse.unquote(value) for value in values])
+    values.update([json.dumps(value)[1:-1] for value in values])
     secrets = {value.encode() for value in values if len(value) >= MIN_SECRET}
     return sorted(secrets, key=len, reverse=True)
 
@@ -188,10 +201,13 @@ def _copy_masked(source, log, secrets):
 
 def _runnable(spec):
     """``argv`` without the private markers, the entrypoint program's relative paths resolved
-    against this process's directory (the caller's: before the monitor moves to the task's)."""
+    against this process's directory (the caller's: before the monitor moves to the task's):
+    those with a ``/``, and, after the first (the interpreter, else looked up on ``PATH``),
+    bare names of files there (``["python3", "entrypoint.py"]``)."""
     argv = [PRIVATE.sub(r"\1", arg) for arg in spec["argv"]]
     for i in range(int(spec.get("program") or 0)):
-        if "/" in argv[i] and not os.path.isabs(argv[i]):
+        relative = not os.path.isabs(argv[i])
+        if relative and ("/" in argv[i] or (i > 0 and os.path.isfile(argv[i]))):
             argv[i] = os.path.abspath(argv[i])
     return argv
 
@@ -276,33 +292,56 @@ class Callbacks:
 # ----------------------------------------------------------------------------- requirements
 
 
-def _gpu_memory_problem(gpu, required_mib):
-    """Why GPU ``gpu`` (a host device id) lacks ``required_mib`` free MiB, or None."""
-    argv = ["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits", "-i", gpu]
+def _gpu_memory_problem(gpus, required_mib, deadline):
+    """Why one of ``gpus`` (host device ids) lacks ``required_mib`` free MiB, or None.
+
+    One ``nvidia-smi`` call for all of them, in its own process group, killed after
+    ``deadline`` seconds: a hung driver must not outlast the caller's command timeout (the
+    worker would take the start as of unknown outcome instead of an unmet requirement)."""
+    ids = ",".join(gpus)
+    query = ["--query-gpu=index,memory.free", "--format=csv,noheader,nounits", "-i", ids]
     try:
-        result = subprocess.run(argv, capture_output=True, timeout=NVIDIA_SMI_TIMEOUT)
+        child = subprocess.Popen(
+            ["nvidia-smi", *query],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
     except OSError as exc:
-        return "cannot run nvidia-smi to check the free memory of GPU %s: %s" % (gpu, exc.strerror)
+        return "cannot run nvidia-smi to check the free memory of GPU %s: %s" % (ids, exc.strerror)
+    try:
+        stdout, stderr = child.communicate(timeout=deadline)
     except subprocess.TimeoutExpired:
-        return "nvidia-smi did not answer in %ss for GPU %s" % (NVIDIA_SMI_TIMEOUT, gpu)
-    answer = result.stdout.decode(errors="replace").strip()
-    if result.returncode:
-        error = result.stderr.decode(errors="replace").strip() or answer
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait(1)  # a process stuck in the driver may not die at once: do not wait
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        return "nvidia-smi did not answer in %gs for GPU %s" % (deadline, ids)
+    answer = stdout.decode(errors="replace").strip()
+    if child.returncode:
+        error = stderr.decode(errors="replace").strip() or answer
         return "nvidia-smi failed for GPU %s (exit code %d): %s" % (
-            gpu,
-            result.returncode,
+            ids,
+            child.returncode,
             error[-200:],
         )
-    try:
-        free = int(float(answer.splitlines()[0]))
-    except (IndexError, ValueError):
-        return "unreadable nvidia-smi answer for GPU %s: %r" % (gpu, answer[:100])
-    if free < required_mib:
-        return "not enough free memory on GPU %s: %d MiB free, %d MiB required" % (
-            gpu,
-            free,
-            required_mib,
-        )
+    free = {}
+    for line in answer.splitlines():
+        index, _comma, mib = line.partition(",")
+        try:
+            free[index.strip()] = int(float(mib))
+        except ValueError:
+            break
+    for gpu in gpus:
+        if gpu not in free:
+            return "unreadable nvidia-smi answer for GPU %s: %r" % (gpu, answer[:100])
+        if free[gpu] < required_mib:
+            return "not enough free memory on GPU %s: %d MiB free, %d MiB required" % (
+                gpu,
+                free[gpu],
+                required_mib,
+            )
     return None
 
 
@@ -323,11 +362,12 @@ def _disk_space_problem(path, required_gb):
 
 
 def _requirement_problems(requirements):
-    if requirements.get("free_gpu_memory") is not None:
-        for gpu in requirements.get("gpus") or []:
-            problem = _gpu_memory_problem(str(gpu), requirements["free_gpu_memory"])
-            if problem:
-                yield problem + " (requirements.free_gpu_memory)"
+    gpus = [str(gpu) for gpu in requirements.get("gpus") or []]
+    if requirements.get("free_gpu_memory") is not None and gpus:
+        deadline = float(requirements.get("deadline") or NVIDIA_SMI_DEADLINE)
+        problem = _gpu_memory_problem(gpus, requirements["free_gpu_memory"], deadline)
+        if problem:
+            yield problem + " (requirements.free_gpu_memory)"
     for path, required_gb in sorted((requirements.get("free_disk_space") or {}).items()):
         problem = _disk_space_problem(path, required_gb)
         if problem:
@@ -337,8 +377,9 @@ def _requirement_problems(requirements):
 def unmet_requirement(requirements):
     """The first unmet pool requirement, named with its key, or None when all are met.
 
-    ``requirements``: ``{"gpus": [ids], "free_gpu_memory": MiB, "free_disk_space": {path: GB}}``
-    (the engine leaves ``free_gpu_memory`` out for a task without GPUs)."""
+    ``requirements``: ``{"gpus": [ids], "free_gpu_memory": MiB, "deadline": seconds,
+    "free_disk_space": {path: GB}}`` (the engine leaves ``free_gpu_memory`` out for a task
+    without GPUs; ``deadline`` bounds the ``nvidia-smi`` call)."""
     return next(_requirement_problems(requirements or {}), None)
 
 
