@@ -1,0 +1,112 @@
+"""Long-poll log reads (Engine.follow_log): woken by the writes' pub/sub notifications."""
+
+import threading
+import time
+
+import pytest
+
+from nmtwizard import defaults
+from nmtwizard.exceptions import InvalidRequest, TaskNotFound
+from nmtwizard.services.hostexec import LogSync
+
+
+@pytest.fixture
+def task(engine, config_dir, launch):
+    engine.sync_pool_configs(config_dir)
+    return launch()[0]
+
+
+def _later(delay: float, action) -> threading.Thread:
+    def run():
+        time.sleep(delay)
+        action()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def _timed_follow(engine, task_id, offset, wait):
+    start = time.monotonic()
+    chunk = engine.follow_log(task_id, offset, wait=wait)
+    return chunk, time.monotonic() - start
+
+
+@pytest.mark.parametrize("how", ["append", "host sync", "replace"])
+def test_a_waiting_reader_wakes_when_a_line_is_posted(engine, task, how):
+    engine.append_log(task, "one\n")
+    write = {
+        "append": lambda: engine.append_log(task, "two\n"),
+        "host sync": lambda: LogSync(engine.redis, engine.keys).append(task, 0, b"two\n"),
+        "replace": lambda: engine.write_log(task, "one\ntwo\n"),
+    }[how]
+    writer = _later(0.3, write)
+
+    chunk, elapsed = _timed_follow(engine, task, 4, wait=30)
+
+    writer.join()
+    assert elapsed < 5
+    assert chunk.data == b"two\n" and chunk.offset == 8
+    assert chunk.status == "queued" and not chunk.stopped
+    assert engine.log_watch.waiting() == 0
+
+
+def test_a_waiting_reader_wakes_when_the_task_stops(engine, task):
+    writer = _later(0.3, lambda: engine.request_terminate(task))
+
+    chunk, elapsed = _timed_follow(engine, task, 0, wait=30)
+
+    writer.join()
+    assert elapsed < 5
+    assert chunk.stopped and chunk.message == "aborted" and chunk.data == b""
+
+
+def test_a_stopped_task_or_data_answers_at_once(engine, task):
+    engine.append_log(task, "x")
+    chunk, elapsed = _timed_follow(engine, task, 0, wait=30)
+    assert chunk.data == b"x" and elapsed < 1
+    engine.request_terminate(task)
+    chunk, elapsed = _timed_follow(engine, task, 1, wait=30)
+    assert chunk.stopped and chunk.data == b"" and elapsed < 1
+
+
+def test_wait_expires_without_news_and_is_bounded(engine, task):
+    chunk, elapsed = _timed_follow(engine, task, 0, wait=0.3)
+    assert chunk.data == b"" and 0.25 < elapsed < 3
+    with pytest.raises(InvalidRequest, match="wait"):
+        engine.follow_log(task, 0, wait=defaults.MAX_LOG_WAIT + 1)
+    with pytest.raises(InvalidRequest, match="wait"):
+        engine.follow_log(task, 0, wait=-1)
+    with pytest.raises(TaskNotFound):
+        engine.follow_log("nope", 0, wait=1)
+
+
+def test_many_waiters_share_one_subscription(engine, task, redis_client):
+    channel = engine.keys.log_events()
+    engine.follow_log(task, 0, wait=0.05)  # starts this engine's listener
+    subscribed = redis_client.pubsub_numsub(channel)[0][1]  # earlier tests' engines count too
+    results = []
+    readers = [
+        threading.Thread(target=lambda: results.append(engine.follow_log(task, 0, wait=30)))
+        for _ in range(50)
+    ]
+    for reader in readers:
+        reader.start()
+    deadline = time.monotonic() + 10
+    while engine.log_watch.waiting() < 50 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    during = redis_client.pubsub_numsub(channel)[0][1]
+    engine.append_log(task, "line\n")
+    for reader in readers:
+        reader.join(10)
+    assert [c.data for c in results] == [b"line\n"] * 50
+    assert during <= subscribed  # 50 waiting readers added no subscription
+
+
+def test_before_wait_runs_only_when_the_reader_waits(engine, task):
+    calls = []
+    engine.append_log(task, "x")
+    engine.follow_log(task, 0, wait=1, before_wait=lambda: calls.append(1))
+    assert calls == []
+    engine.follow_log(task, 1, wait=0.1, before_wait=lambda: calls.append(1))
+    assert calls == [1]
