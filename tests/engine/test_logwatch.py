@@ -8,22 +8,13 @@ import pytest
 from nmtwizard import defaults
 from nmtwizard.exceptions import InvalidRequest, TaskNotFound
 from nmtwizard.services.hostexec import LogSync
+from tests.helpers import run_later
 
 
 @pytest.fixture
 def task(engine, config_dir, launch):
     engine.sync_pool_configs(config_dir)
     return launch()[0]
-
-
-def _later(delay: float, action) -> threading.Thread:
-    def run():
-        time.sleep(delay)
-        action()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
 
 
 def _timed_follow(engine, task_id, offset, wait):
@@ -40,7 +31,7 @@ def test_a_waiting_reader_wakes_when_a_line_is_posted(engine, task, how):
         "host sync": lambda: LogSync(engine.redis, engine.keys).append(task, 0, b"two\n"),
         "replace": lambda: engine.write_log(task, "one\ntwo\n"),
     }[how]
-    writer = _later(0.3, write)
+    writer = run_later(0.3, write)
 
     chunk, elapsed = _timed_follow(engine, task, 4, wait=30)
 
@@ -52,7 +43,7 @@ def test_a_waiting_reader_wakes_when_a_line_is_posted(engine, task, how):
 
 
 def test_a_waiting_reader_wakes_when_the_task_stops(engine, task):
-    writer = _later(0.3, lambda: engine.request_terminate(task))
+    writer = run_later(0.3, lambda: engine.request_terminate(task))
 
     chunk, elapsed = _timed_follow(engine, task, 0, wait=30)
 

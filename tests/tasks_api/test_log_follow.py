@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from accounts.tokens import mint_task_token, temporary_token_create
+from tests.helpers import run_later
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,23 +38,13 @@ def follow(live_server, world):
     return get
 
 
-def _after(delay: float, action) -> threading.Thread:
-    def run():
-        time.sleep(delay)
-        action()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
-
-
 def test_a_follower_returns_early_with_a_line_posted_while_it_waits(
     follow, make_task, engine, clients
 ):
     task_id = make_task()
     engine.append_log(task_id, "epoch 1\n")
     # The task's own callback posts the line, as a running task does.
-    post = _after(0.5, lambda: engine.append_log(task_id, "epoch 2\n"))
+    post = run_later(0.5, lambda: engine.append_log(task_id, "epoch 2\n"))
 
     response, elapsed = follow(task_id, offset=8, wait=30)
 
@@ -67,7 +58,7 @@ def test_a_follower_returns_early_with_a_line_posted_while_it_waits(
 
 def test_a_follower_returns_when_the_task_stops_and_at_once_once_stopped(follow, make_task, engine):
     task_id = make_task()
-    stop = _after(0.5, lambda: engine.request_terminate(task_id))
+    stop = run_later(0.5, lambda: engine.request_terminate(task_id))
 
     response, elapsed = follow(task_id, wait=30)
 
