@@ -276,7 +276,7 @@ def test_log_follow_outlives_a_short_token_by_refreshing_it(
 def test_log_follow_does_not_save_a_given_token(snw, people, engine, worker, token_file):
     from accounts.tokens import temporary_token_create
 
-    snw.env["SNW_TOKEN"] = given = temporary_token_create(user=people["AATRN"]).token
+    snw.env["SNW_TOKEN"] = temporary_token_create(user=people["AATRN"]).token
     task_id = _launch(snw, "-o", '{"fake": {"duration": 1}}', "--", "train")
 
     assert snw("log", "-f", task_id).exit_code == 0
