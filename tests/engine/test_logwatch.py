@@ -8,7 +8,7 @@ import pytest
 from nmtwizard import defaults
 from nmtwizard.exceptions import InvalidRequest, TaskNotFound
 from nmtwizard.services.hostexec import LogSync
-from tests.helpers import run_later
+from tests.helpers import run_later, until
 
 
 @pytest.fixture
@@ -101,3 +101,24 @@ def test_before_wait_runs_only_when_the_reader_waits(engine, task):
     assert calls == []
     engine.follow_log(task, 1, wait=0.1, before_wait=lambda: calls.append(1))
     assert calls == [1]
+
+
+def test_followers_survive_a_lost_subscription(engine, task, redis_client):
+    """The listener's connection is killed while a reader waits: it reconnects, and a line
+    posted after that still wakes the reader well before its wait ends."""
+    engine.follow_log(task, 0, wait=0.05)  # starts the listener
+    db = str(redis_client.connection_pool.connection_kwargs.get("db", 0))
+    results = []
+    reader = threading.Thread(target=lambda: results.append(_timed_follow(engine, task, 0, 30)))
+    reader.start()
+    until(lambda: engine.log_watch.waiting(), what="the reader to wait")
+    for client in redis_client.client_list(_type="pubsub"):
+        if client["db"] == db:  # only this suite's subscriptions
+            redis_client.client_kill_filter(_id=client["id"])
+    time.sleep(0.2)
+    until(lambda: engine.log_watch.subscribed, what="the listener to subscribe again")
+    until(lambda: redis_client.pubsub_numsub(engine.keys.log_events())[0][1], what="a subscriber")
+    engine.append_log(task, "after\n")
+    reader.join(30)
+    ((chunk, elapsed),) = results
+    assert chunk.data == b"after\n" and elapsed < 10
