@@ -4,8 +4,10 @@ Two kinds of bearer tokens identify a user (DESIGN.md, "Authentication"):
 
 - ``_T_…`` **temporary** tokens live in Redis under a key derived from their digest, with a TTL
   equal to their duration. The stored value (JSON) names the user, the *restriction* (``None``
-  or a task id) and a stamp of the user's password hash and token epoch, so a password change
-  or a deactivation kills them all.
+  or a task id), a stamp of the user's password hash and token epoch, so a password change
+  or a deactivation kills them all, and the *session start* (the time of the password login).
+  :func:`temporary_token_refresh` trades a valid unrestricted one for a new one with the same
+  session start, never valid past ``SNW_TOKEN_MAX_SESSION_AGE`` after it.
 - ``_P_…`` **persistent** tokens are rows of :class:`~accounts.models.PersistentToken` (digest,
   owner, name, optional expiry, last use, revocation). A password change revokes them
   (:class:`RevokeTokensOnPasswordChange`).
@@ -32,6 +34,7 @@ import json
 import logging
 import re
 import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -59,6 +62,7 @@ __all__ = [
     "IssuedToken",
     "RevokeTokensOnPasswordChange",
     "TokenInfo",
+    "TokenNotRefreshable",
     "TokenServiceUnavailable",
     "auth_stamp",
     "generate_token",
@@ -69,6 +73,7 @@ __all__ = [
     "persistent_tokens_revoke_for_user",
     "revoke_task_token",
     "temporary_token_create",
+    "temporary_token_refresh",
     "temporary_token_revoke",
     "token_authenticate",
     "token_digest",
@@ -98,6 +103,11 @@ class InvalidToken(Exception):
     """The presented token is malformed, unknown, expired, revoked, or its user cannot log in."""
 
 
+class TokenNotRefreshable(Exception):
+    """A valid token that cannot buy a new one: persistent, task-restricted, from a session
+    older than ``SNW_TOKEN_MAX_SESSION_AGE``, or issued before sessions were recorded."""
+
+
 class TokenServiceUnavailable(Exception):
     """Redis, where temporary tokens live, cannot be reached."""
 
@@ -112,7 +122,8 @@ class AuthKeys:
 
     @classmethod
     def temporary(cls, digest: str) -> str:
-        """Value: JSON ``{"user": id, "task": task id or null, "stamp": auth stamp}``."""
+        """Value: JSON ``{"user": id, "task": task id or null, "stamp": auth stamp,
+        "session": epoch seconds of the login}``."""
         return f"{cls.NAMESPACE}:token:{digest}"
 
     @classmethod
@@ -174,6 +185,8 @@ class TokenInfo:
     digest: str
     restriction: str | None = None
     persistent_id: int | None = None
+    #: Temporary tokens: epoch seconds of the password login their session started with.
+    session_start: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,17 +217,25 @@ return 1
 """
 
 
-def temporary_token_create(*, user, duration: int | None = None, task_id: str | None = None):
+def temporary_token_create(
+    *,
+    user,
+    duration: int | None = None,
+    task_id: str | None = None,
+    session_start: float | None = None,
+):
     """Store a new ``_T_`` token for ``user`` valid ``duration`` seconds; return the raw token.
 
     ``task_id`` restricts the token to that task's callback routes (see
-    :mod:`accounts.authentication`). The Redis value holds only the user id, the restriction and
-    the password stamp.
+    :mod:`accounts.authentication`). The Redis value holds only the user id, the restriction,
+    the password stamp and the session start (now, unless a refresh carries one over).
     """
     duration = _positive_duration(settings.SNW_TOKEN_DURATION if duration is None else duration)
     token = generate_token(TEMPORARY_PREFIX)
     digest = token_digest(token)
-    value = json.dumps({"user": user.pk, "task": task_id, "stamp": auth_stamp(user)})
+    session = int(time.time()) if session_start is None else int(session_start)
+    record = {"user": user.pk, "task": task_id, "stamp": auth_stamp(user), "session": session}
+    value = json.dumps(record)
     try:
         client = _redis()
         if task_id is None:
@@ -267,7 +288,41 @@ def _temporary_authenticate(digest: str):
     user = _load_user(user_id)
     if not hmac.compare_digest(str(stamp), auth_stamp(user)):
         raise InvalidToken("Invalid or expired token.")
-    return user, TokenInfo(kind="temporary", digest=digest, restriction=task_id)
+    session = record.get("session")
+    if isinstance(session, bool) or not isinstance(session, int | float):
+        session = None  # a token of a version that did not record sessions
+    return user, TokenInfo(
+        kind="temporary", digest=digest, restriction=task_id, session_start=session
+    )
+
+
+def temporary_token_refresh(*, user, info: TokenInfo, duration: int | None = None):
+    """A new ``_T_`` token for the session ``info`` (an authenticated temporary token) belongs
+    to: same user, same session start, valid ``duration`` seconds (default
+    ``SNW_TOKEN_DURATION``) but never past ``session start + SNW_TOKEN_MAX_SESSION_AGE``.
+
+    The presented token stays valid until its own expiry (two ``snw`` processes sharing a saved
+    token may both refresh). Raises :class:`TokenNotRefreshable` for a persistent or
+    task-restricted token, a session at its age limit, or refresh disabled (age 0).
+    """
+    max_age = settings.SNW_TOKEN_MAX_SESSION_AGE
+    if info.kind != "temporary":
+        raise TokenNotRefreshable("Only temporary (_T_) tokens can be refreshed.")
+    if info.restriction is not None:
+        raise TokenNotRefreshable("A task token cannot be refreshed.")
+    if max_age <= 0:
+        raise TokenNotRefreshable("Token refresh is disabled on this server; log in again.")
+    if info.session_start is None:
+        raise TokenNotRefreshable("This token predates session tracking; log in again.")
+    remaining = int(info.session_start + max_age - time.time())
+    if remaining < 1:
+        raise TokenNotRefreshable(
+            f"The session is older than the {max_age}s the server allows; log in again."
+        )
+    duration = settings.SNW_TOKEN_DURATION if duration is None else duration
+    return temporary_token_create(
+        user=user, duration=min(duration, remaining), session_start=info.session_start
+    )
 
 
 # =============================================================================

@@ -9,7 +9,10 @@ directory, creates entity ``AA`` with a trainer, a fake pool ``aa_pool``, seeds 
 queued tasks through the engine's store (in batches), then drives 8 concurrent clients
 (``--clients``) against ``task/status``, ``task/list`` (50 of the seeded tasks, by entity
 scope and by id prefix), ``service/list`` and ``task/launch``, printing requests/s, p50 and
-p99 per route and the server's resident memory (master + workers). The Redis database must be
+p99 per route and the server's resident memory (master + workers). Meanwhile ``--followers``
+(50) clients follow a task's log as ``snw log -f`` does (long polls, ``wait=30``), so the
+figures are those of a server holding idle followers (issue 14). gunicorn runs with the
+image's settings (``docker/gunicorn.conf.py``: gthread workers). The Redis database must be
 empty (or the test suite's); it is flushed at the end.
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -147,6 +151,42 @@ def _drive(base: str, token: str, method: str, path: str, body, clients: int, se
     return len(latencies) / wall, statistics.median(latencies), p99, len(latencies), errors[0]
 
 
+class Followers:
+    """``count`` clients long-polling one task's log (``wait=30``) until :meth:`stop`."""
+
+    def __init__(self, base: str, token: str, task_id: str, count: int):
+        self.base, self.token, self.task_id = base, token, task_id
+        self.answers = self.errors = 0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._follow, daemon=True) for _ in range(count)]
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def _follow(self) -> None:
+        import requests
+
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {self.token}"
+        offset = 0
+        while not self._stop.is_set():
+            url = f"{self.base}/task/log/{self.task_id}?offset={offset}&wait=30"
+            try:
+                response = session.get(url, timeout=90)
+                ok = response.status_code == 200
+                offset = int(response.headers.get("X-Log-Offset", offset)) if ok else offset
+            except requests.RequestException:
+                ok = False
+            with self._lock:
+                self.answers += ok
+                self.errors += not ok
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
 def _rss(pid: int) -> float:
     import psutil
 
@@ -160,7 +200,10 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    parser.add_argument("--threads", type=int, default=100, help="gunicorn threads per worker")
+    parser.add_argument(
+        "--followers", type=int, default=50, help="idle log followers attached throughout"
+    )
     args = parser.parse_args()
     redis_url = os.environ.get("REDIS_URL")
     if not redis_url:
@@ -183,17 +226,20 @@ def main() -> int:
         [
             str(Path(sys.executable).with_name("gunicorn")),
             "snw_site.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(args.workers),
-            "--threads",
-            str(args.threads),
+            "--config",
+            "docker/gunicorn.conf.py",
+            "--access-logfile",
+            os.devnull,
             "--log-level",
             "warning",
         ],
         cwd=ROOT,
-        env=env,
+        env={
+            **env,
+            "GUNICORN_BIND": f"127.0.0.1:{port}",
+            "GUNICORN_WORKERS": str(args.workers),
+            "GUNICORN_THREADS": str(args.threads),
+        },
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -230,9 +276,11 @@ def main() -> int:
             ("service/list", "GET", "/service/list", None),
             ("task/launch", "POST", "/task/launch/aa_pool", launch),
         ]
+        followers = Followers(base, token, some_task, args.followers)
+        followers.start()
         print(
             f"gunicorn {args.workers} workers x {args.threads} threads, {args.clients} clients, "
-            f"{args.seconds:.0f}s per route, {args.tasks} tasks"
+            f"{args.seconds:.0f}s per route, {args.tasks} tasks, {args.followers} log followers"
         )
         print(
             f"{'route':26} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9} {'errors':>7}"
@@ -245,8 +293,13 @@ def main() -> int:
                 f"{name:26} {rate:8.1f} {p50 * 1000:8.1f} {p99 * 1000:8.1f} {count:9d} {errors:7d}"
             )
         print(f"server RSS (master + workers): {_rss(server.pid):.0f} MiB")
+        followers.stop()
+        print(
+            f"log followers: {args.followers} attached throughout, "
+            f"{followers.answers} long polls answered, {followers.errors} errors"
+        )
     finally:
-        server.terminate()
+        server.send_signal(signal.SIGQUIT)  # quick shutdown: do not wait for parked followers
         server.wait(30)
         client.flushdb()
     return 0

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import click
 
 from cli.options import pass_config, shared_options
 from cli.output import emit, table
 
-__all__ = ["login", "logout", "passwd", "token", "whoami"]
+__all__ = ["TokenRefresher", "login", "logout", "passwd", "token", "whoami"]
 
 
 def save_token(path, token: str) -> None:
@@ -22,6 +23,44 @@ def save_token(path, token: str) -> None:
         os.write(fd, token.encode() + b"\n")
     finally:
         os.close(fd)
+
+
+class TokenRefresher:
+    """Keeps a ``_T_`` token alive through a long command (``snw log -f``).
+
+    :meth:`refresh_if_due` trades the client's token for a new one (``POST /auth/token/refresh``)
+    at most every half token lifetime, and saves it where ``snw login`` does when the token came
+    from there (not from --token/SNW_TOKEN). A server that refuses (a session at its age limit,
+    an older launcher without the route) is told once on standard error; the command goes on
+    with its token until it expires. Persistent ``_P_`` tokens need no refresh.
+    """
+
+    def __init__(self, config):
+        self.config = config
+        self.client = config.client
+        self.enabled = (self.client.token or "").startswith("_T_")
+        self.due = 0.0  # time.monotonic() of the next refresh: the first call refreshes
+
+    def refresh_if_due(self) -> None:
+        from cli.client import ServerError
+
+        if not self.enabled or time.monotonic() < self.due:
+            return
+        try:
+            answer = self.client.post("auth/token/refresh")
+        except ServerError as exc:
+            if exc.status in (403, 404, 405):
+                self.enabled = False
+                click.echo(f"[snw] cannot refresh the token ({exc.message})", err=True)
+                return
+            if exc.status == 401:
+                raise
+            self.due = time.monotonic() + 30  # a passing failure: try again later
+            return
+        if not self.config.token:  # the saved token: keep the file current, as `snw login` does
+            save_token(self.config.token_file, answer["token"])
+        self.client.token = answer["token"]
+        self.due = time.monotonic() + max(answer["duration"] / 2, 1)
 
 
 # =============================================================================

@@ -425,51 +425,89 @@ def task_terminate(config, task_id, phase):
     emit(config, answer, lambda a: click.echo(a.get("message", a)))
 
 
-def _read_log(config, task_id: str, offset: int) -> tuple[bytes, int]:
+#: Seconds one long poll of ``snw log -f`` waits for new lines (the server allows up to 60).
+FOLLOW_WAIT = 30.0
+#: Exit status of ``snw log -f`` when the task stopped with another outcome than ``completed``.
+EXIT_TASK_NOT_COMPLETED = 1
+
+
+def _read_log(config, task_id: str, offset: int, wait: float | None = None):
+    """``(bytes, next offset, status, message)``; status ``None`` from a launcher that does not
+    say it (before the long poll existed)."""
+    params = {"offset": offset} if offset else {}
+    kwargs = {}
+    if wait:
+        params["wait"] = wait
+        kwargs["timeout"] = (config.client.timeout[0], config.client.timeout[1] + wait)
     response = config.client.request(
-        "GET", f"task/log/{_id(task_id)}", params={"offset": offset} if offset else None
+        "GET", f"task/log/{_id(task_id)}", params=params or None, **kwargs
     )
     data = response.content
-    return data, int(response.headers.get("X-Log-Offset", offset + len(data)))
+    headers = response.headers
+    end = int(headers.get("X-Log-Offset", offset + len(data)))
+    return data, end, headers.get("X-Task-Status"), headers.get("X-Task-Message", "")
 
 
 @task.command("log")
 @click.argument("task_id")
-@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until the task stops.")
+@click.option(
+    "-f",
+    "--follow",
+    is_flag=True,
+    help="Print new lines as they arrive until the task stops; exit 0 if it completed, "
+    f"{EXIT_TASK_NOT_COMPLETED} otherwise.",
+)
 @click.option("--offset", type=click.IntRange(min=0), default=0, help="Start at this byte.")
 @click.option(
     "--interval",
     type=click.FloatRange(min=0.05),
     default=1.0,
     show_default=True,
-    help="Seconds between polls with -f.",
+    help="Seconds between polls with -f, only against a launcher without long polls.",
 )
 @shared_options
 @pass_config
 def task_log(config, task_id, follow, offset, interval):
-    """Print a task's log; with -f, follow it until the task has stopped."""
+    """Print a task's log; with -f, follow it until the task has stopped.
+
+    -f waits on the launcher for new lines (long polls of 30 s: lines show as they are posted)
+    and keeps a temporary token alive by refreshing it (saved as `snw login` saves it), up to
+    the session age the server allows. Exit status with -f: 0 when the task completed,
+    1 when it stopped otherwise (error, aborted, expired, dependency_error…) or when snw
+    itself failed (launcher unreachable, token refused); 2 for a usage error.
+    """
     if config.json:
         if follow:
             raise click.UsageError("--json cannot be combined with --follow")
-        data, end = _read_log(config, task_id, offset)
+        data, end, _status, _message = _read_log(config, task_id, offset)
         print_json({"task_id": task_id, "offset": end, "log": data.decode(errors="replace")})
         return
-    while True:
-        state = None
-        if follow:
+    data, offset, status, message = _read_log(config, task_id, offset)
+    if data:
+        click.echo(data, nl=False)
+    if not follow:
+        return
+    from cli.auth import TokenRefresher
+
+    refresher = TokenRefresher(config)
+    long_poll = status is not None  # else a launcher from before long polls
+    while not (status == "stopped" and not data):
+        refresher.refresh_if_due()
+        if long_poll:
+            data, offset, status, message = _read_log(config, task_id, offset, wait=FOLLOW_WAIT)
+        else:
             state = config.client.get(
                 f"task/status/{_id(task_id)}", params={"fields": "status,message"}
             )
-        data, offset = _read_log(config, task_id, offset)
+            data, offset, _, _ = _read_log(config, task_id, offset)
+            status, message = state["status"], state.get("message") or ""
+            if not data and status != "stopped":
+                time.sleep(interval)
         if data:
             click.echo(data, nl=False)
-        if not follow:
-            return
-        if state["status"] == "stopped" and not data:
-            click.echo(f"[snw] task {task_id} stopped ({state.get('message') or '-'})", err=True)
-            return
-        if not data:
-            time.sleep(interval)
+    click.echo(f"[snw] task {task_id} stopped ({message or '-'})", err=True)
+    if message != "completed":
+        raise SystemExit(EXIT_TASK_NOT_COMPLETED)
 
 
 @task.command("file")

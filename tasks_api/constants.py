@@ -10,8 +10,11 @@ __all__ = [
     "LOG_OFFSET_HEADER",
     "MAX_LIST_LIMIT",
     "MAX_LOG_REQUEST",
+    "MAX_LOG_WAIT",
     "MAX_UPLOAD",
     "POSTED_CONFIG",
+    "TASK_MESSAGE_HEADER",
+    "TASK_STATUS_HEADER",
     "PoolRule",
     "TaskRule",
 ]
@@ -51,3 +54,9 @@ MAX_LIST_LIMIT = 1000
 LIST_SCAN_LIMIT = 20_000
 #: Response header of GET /task/log carrying the offset to read from next.
 LOG_OFFSET_HEADER = "X-Log-Offset"
+#: Response headers of GET /task/log: the task's status and message when the log was read (a
+#: follower stops once a read returns no bytes with status ``stopped``).
+TASK_STATUS_HEADER = "X-Task-Status"
+TASK_MESSAGE_HEADER = "X-Task-Message"
+#: Longest ``wait`` of GET /task/log (the engine's bound).
+MAX_LOG_WAIT = defaults.MAX_LOG_WAIT

@@ -1,6 +1,7 @@
 """Small helpers shared by the test folders and the benchmarks."""
 
 import socket
+import threading
 import time
 
 import requests
@@ -25,6 +26,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def run_later(delay: float, action) -> threading.Thread:
+    """Run ``action()`` in a daemon thread after ``delay`` seconds (join the returned thread)."""
+
+    def run():
+        time.sleep(delay)
+        action()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
 
 
 def until(predicate, timeout: float = 20.0, what: str = "condition", interval: float = 0.05):

@@ -13,6 +13,7 @@ from accounts.api.views import (
     PersistentTokenViewSet,
     RoleViewSet,
     ShareViewSet,
+    TokenRefreshView,
     TokenView,
     UserViewSet,
 )
@@ -37,6 +38,7 @@ accounts_router.register("shares", ShareViewSet, basename="accounts-shares")
 
 urlpatterns = [
     path("auth/token", TokenView.as_view(), name="auth-token"),
+    path("auth/token/refresh", TokenRefreshView.as_view(), name="auth-token-refresh"),
     path("auth/logout", LogoutView.as_view(), name="auth-logout"),
     path("auth/me", MeView.as_view(), name="auth-me"),
     path("auth/password", PasswordView.as_view(), name="auth-password"),

@@ -16,6 +16,8 @@ import functools
 import json
 import re
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ from nmtwizard.exceptions import (
     TaskNotFound,
     out_of_memory,
 )
+from nmtwizard.logwatch import LogWatch
 from nmtwizard.pool_config import (
     ConfigLibrary,
     load_all_pools,
@@ -43,7 +46,7 @@ from nmtwizard.scheduler import server_accepts
 from nmtwizard.store import TaskStore, check_file_name
 from nmtwizard.task import TaskStatus
 
-__all__ = ["LIST_FIELDS", "Engine"]
+__all__ = ["LIST_FIELDS", "Engine", "LogChunk"]
 
 LIST_FIELDS = [
     "type",
@@ -67,6 +70,21 @@ LIST_FIELDS = [
     "content",
     "iteration",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class LogChunk:
+    """What a log read returns: the bytes past the offset asked, the offset to ask next, and
+    the task's status and message when it was read (``stopped``: the follower may stop)."""
+
+    data: bytes
+    offset: int
+    status: str
+    message: str
+
+    @property
+    def stopped(self) -> bool:
+        return self.status == TaskStatus.STOPPED.value
 
 
 def _unavailable(method):
@@ -103,6 +121,7 @@ class Engine:
         self.redis = client
         self.keys = self.store.keys
         self.configs = ConfigLibrary(client, self.keys)
+        self._log_watch: LogWatch | None = None
 
     @classmethod
     def from_url(cls, url: str, namespace: str = defaults.NAMESPACE) -> Engine:
@@ -445,6 +464,46 @@ class Engine:
     def read_log(self, task_id: str, offset: int = 0) -> tuple[bytes, int]:
         """``(bytes from offset, next offset)``; poll with the returned offset while it grows."""
         return self.store.read_log(task_id, offset)
+
+    @property
+    def log_watch(self) -> LogWatch:
+        """The process's subscription to log notifications (started on first wait)."""
+        if self._log_watch is None:
+            self._log_watch = LogWatch(self.redis, self.keys.log_events())
+        return self._log_watch
+
+    @_unavailable
+    def follow_log(
+        self,
+        task_id: str,
+        offset: int = 0,
+        wait: float = 0.0,
+        *,
+        before_wait: Callable[[], None] | None = None,
+    ) -> LogChunk:
+        """:meth:`read_log` that, when nothing lies past ``offset`` and the task has not
+        stopped, waits up to ``wait`` seconds (at most ``defaults.MAX_LOG_WAIT``) for new bytes
+        or the task's end, returning as soon as either is published (:mod:`nmtwizard.logwatch`,
+        no polling). ``before_wait`` runs once before the first sleep (the launcher releases
+        its database connection there)."""
+        if not 0 <= wait <= defaults.MAX_LOG_WAIT:
+            raise InvalidRequest(f"wait must be between 0 and {defaults.MAX_LOG_WAIT:g} seconds")
+        chunk = LogChunk(*self.store.read_log_state(task_id, offset))
+        if chunk.data or chunk.stopped or wait <= 0:
+            return chunk
+        deadline = time.monotonic() + wait
+        with self.log_watch.watching(task_id) as event:
+            if before_wait is not None:
+                before_wait()
+            while True:
+                # Re-read after registering: a line posted before it is not missed.
+                chunk = LogChunk(*self.store.read_log_state(task_id, offset))
+                remaining = deadline - time.monotonic()
+                if chunk.data or chunk.stopped or remaining <= 0:
+                    return chunk
+                recheck = defaults.LOG_WAIT_RECHECK if self.log_watch.subscribed else 1.0
+                event.wait(min(remaining, recheck))
+                event.clear()
 
     @_unavailable
     def put_file(self, task_id: str, name: str, data: bytes) -> None:

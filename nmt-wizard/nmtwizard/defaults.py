@@ -7,10 +7,12 @@ __all__ = [
     "HOST_THREADS",
     "LAUNCH_RETRY",
     "LEASE_TTL",
+    "LOG_WAIT_RECHECK",
     "MAX_FILES_PER_TASK",
     "MAX_FILE_SIZE",
     "MAX_LAUNCH_FILES_BYTES",
     "MAX_LOG_SIZE",
+    "MAX_LOG_WAIT",
     "MAX_PRIORITY",
     "MAX_STATUS_FAILURES",
     "MAX_TASK_FILES_BYTES",
@@ -36,6 +38,15 @@ task is still ``allocated``; service launches are idempotent, so a retry never s
 
 MAX_LOG_SIZE = 4 * 1024 * 1024
 """Bytes kept of a task log; appends past it are cut and a truncation marker is written once."""
+
+MAX_LOG_WAIT = 60.0
+"""Longest ``wait`` (seconds) a log read may block for new bytes (a long poll); bounded so a
+follower never holds its server thread for long, and re-asks instead."""
+
+LOG_WAIT_RECHECK = 10.0
+"""Seconds a waiting log read sleeps at most before re-reading Redis even without a
+notification: a safety net for a lost pub/sub message (a reconnection, a writer of an older
+version); the wake-up itself is a notification (:mod:`nmtwizard.logwatch`)."""
 
 MAX_FILE_SIZE = 16 * 1024 * 1024
 """Bytes allowed for one task file."""

@@ -8,6 +8,7 @@ scripts of :mod:`nmtwizard.store`, so no other module spells a key.
 |---|---|---|
 | ``task:{id}`` | hash | task fields (see :mod:`nmtwizard.task`) |
 | ``log:{id}`` | string | task log (capped) |
+| ``log-events`` | pub/sub channel | a task id, published when its log grows or it stops |
 | ``files:{id}`` | hash | file name -> bytes |
 | ``children:{id}`` | set | ids of the tasks whose parent is ``id`` |
 | ``ids`` | zset (score 0) | every task id, for prefix listing with ZRANGEBYLEX |
@@ -43,6 +44,7 @@ __all__ = ["TEMPLATES", "Keys", "lua_helpers"]
 TEMPLATES: dict[str, str] = {
     "task": "task:{}",
     "log": "log:{}",
+    "log_events": "log-events",
     "files": "files:{}",
     "children": "children:{}",
     "ids": "ids",

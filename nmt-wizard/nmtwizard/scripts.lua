@@ -21,6 +21,8 @@ local function set_status(id, new, now)
   redis.call('HSET', key, 'status', new, new .. '_time', now)
   redis.call('ZREM', K.idx_status(old), id)
   redis.call('ZADD', K.idx_status(new), score, id)
+  -- Log followers wait for new bytes or the end of the task (nmtwizard.logwatch).
+  if new == 'stopped' then redis.call('PUBLISH', K.log_events(), id) end
 end
 
 local function release_slots(id)

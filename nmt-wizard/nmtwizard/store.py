@@ -205,6 +205,7 @@ redis.call('ZREM', K.ids(), id)
 redis.call('ZREM', K.timers(f[2]), 'ttl|' .. id, 'beat|' .. id, 'check|' .. id, 'work|' .. id,
            'launch|' .. id)
 if f[5] and f[5] ~= '' then redis.call('SREM', K.children(f[5]), id) end
+redis.call('PUBLISH', K.log_events(), id)
 return 1
 """,
     "log_append": """
@@ -214,8 +215,10 @@ if replace == '1' then redis.call('DEL', K.log(id)) end
 local size = redis.call('STRLEN', K.log(id))
 if size >= cap then return size end
 local room = cap - size
-if #data <= room then return redis.call('APPEND', K.log(id), data) end
-return redis.call('APPEND', K.log(id), string.sub(data, 1, room) .. marker)
+if #data > room then data = string.sub(data, 1, room) .. marker end
+size = redis.call('APPEND', K.log(id), data)
+redis.call('PUBLISH', K.log_events(), id)
+return size
 """,
     "put_file": """
 local id, name, data = ARGV[2], ARGV[3], ARGV[4]
@@ -700,18 +703,26 @@ class TaskStore:
 
     def read_log(self, task_id: str, offset: int = 0) -> tuple[bytes, int]:
         """Bytes of the log from ``offset`` and the offset to read from next time."""
+        data, offset, _status, _message = self.read_log_state(task_id, offset)
+        return data, offset
+
+    def read_log_state(self, task_id: str, offset: int = 0) -> tuple[bytes, int, str, str]:
+        """:meth:`read_log` plus the task's status and message, in one round trip. The status
+        is read before the log: when it says ``stopped``, the bytes returned are final but for
+        late callbacks."""
         if offset < 0:
             raise InvalidRequest("offset must be non-negative")
-        pipe = self.raw.pipeline(transaction=False)
-        pipe.exists(self.keys.task(task_id))
+        pipe = self.raw.pipeline(transaction=True)
+        pipe.hmget(self.keys.task(task_id), "status", "message")
         pipe.getrange(self.keys.log(task_id), offset, -1)
         pipe.strlen(self.keys.log(task_id))
-        exists, data, size = pipe.execute()
-        if not exists:
+        (status, message), data, size = pipe.execute()
+        if status is None:
             raise TaskNotFound(f"task {task_id} does not exist")
+        status, message = status.decode(), (message or b"").decode()
         if offset >= size:
-            return b"", max(offset, size)
-        return data, offset + len(data)
+            return b"", max(offset, size), status, message
+        return data, offset + len(data), status, message
 
     def put_file(
         self,

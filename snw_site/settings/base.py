@@ -167,12 +167,17 @@ SNW_SUPER_ENTITY = env.str("SUPER_ENTITY", default="SA")
 SNW_TOKEN_DURATION = env.int("TOKEN_DURATION", default=600)
 SNW_TOKEN_MAX_DURATION = env.int("TOKEN_MAX_DURATION", default=86400)
 SNW_TASK_TOKEN_DURATION = env.int("TASK_TOKEN_DURATION", default=30 * 86400)
+# `POST /auth/token/refresh` trades a valid `_T_` token for a new one, never past this many
+# seconds after the password login that started the session (0: no refresh).
+SNW_TOKEN_MAX_SESSION_AGE = env.int("TOKEN_MAX_SESSION_AGE", default=7 * 86400)
 # A persistent token's last_used_at is written at most once per this many seconds.
 SNW_PERSISTENT_TOKEN_TOUCH_INTERVAL = env.int("PERSISTENT_TOKEN_TOUCH_INTERVAL", default=60)
 if not 0 < SNW_TOKEN_DURATION <= SNW_TOKEN_MAX_DURATION:
     raise ImproperlyConfigured("TOKEN_DURATION: must be > 0 and <= TOKEN_MAX_DURATION")
 if SNW_TASK_TOKEN_DURATION <= 0:
     raise ImproperlyConfigured("TASK_TOKEN_DURATION: must be > 0")
+if SNW_TOKEN_MAX_SESSION_AGE < 0:
+    raise ImproperlyConfigured("TOKEN_MAX_SESSION_AGE: must be >= 0 (0 disables refresh)")
 # Failed logins (accounts.ratelimit): per user name + client address, in a fixed window.
 SNW_LOGIN_MAX_FAILURES = env.int("LOGIN_MAX_FAILURES", default=5)
 SNW_LOGIN_FAILURE_WINDOW = env.int("LOGIN_FAILURE_WINDOW", default=900)

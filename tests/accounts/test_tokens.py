@@ -2,6 +2,7 @@
 
 import json
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -89,15 +90,21 @@ def test_no_raw_token_is_stored_in_redis_or_sql(api, trainer, redis_url):
     assert digests <= {d for value in stored for d in digests if d in value}
 
 
-def test_temporary_token_record_holds_user_restriction_and_stamp_only(trainer, redis_client):
+def test_temporary_token_record_holds_user_restriction_stamp_and_session_only(
+    trainer, redis_client
+):
+    before = int(time.time())
     issued = tokens.temporary_token_create(user=trainer, duration=60, task_id=TASK_ID)
     record = redis_client.get(tokens.AuthKeys.temporary(issued.digest))
 
+    session = json.loads(record).pop("session")
     assert json.loads(record) == {
         "user": trainer.pk,
         "task": TASK_ID,
         "stamp": tokens.auth_stamp(trainer),
+        "session": session,
     }
+    assert before <= session <= time.time()
     assert trainer.password not in record
 
 

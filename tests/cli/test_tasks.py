@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 
 import pytest
 
@@ -206,10 +207,77 @@ def test_log_follows_a_real_task_to_completion(snw, login_as, engine, worker):
 
     writer = threading.Thread(target=later)
     writer.start()
-    result = snw("log", "-f", task_id, "--interval", "0.1")
+    result = snw("log", "-f", task_id)
     writer.join(10)
+    assert result.exit_code == 0
     assert result.stdout == "epoch 1\nepoch 2\n"
     assert f"[snw] task {task_id} stopped (completed)" in result.stderr
     assert engine.get_task(task_id)["status"] == "stopped"
     assert snw("log", task_id).stdout == "epoch 1\nepoch 2\n"
     assert json.loads(snw("log", task_id, "--json", "--offset", "8").stdout)["log"] == "epoch 2\n"
+
+
+def test_log_follow_exits_1_when_the_task_fails(snw, login_as, engine, worker):
+    login_as("AATRN")
+    task_id = _launch(snw, "-o", '{"fake": {"duration": 1, "exit_code": 3}}', "--", "train")
+    until(lambda: engine.get_task(task_id)["status"] == "running", what="the task to run")
+    engine.append_log(task_id, "boom\n")
+
+    result = snw("log", "-f", task_id, ok=False)
+
+    assert result.exit_code == 1
+    assert result.stdout == "boom\n"
+    message = engine.get_task(task_id)["message"]
+    assert message != "completed"
+    assert f"[snw] task {task_id} stopped ({message})" in result.stderr
+
+
+def test_log_follow_prints_a_line_as_soon_as_it_is_posted(snw, login_as, engine, pool_dir):
+    """No worker: the task stays queued; a line posted while snw waits on the launcher shows at
+    once, and stopping the task ends the follow with status 1 (aborted)."""
+    login_as("AATRN")
+    task_id = _launch(snw, "--", "train")
+    times = {}
+
+    def later():
+        time.sleep(1.0)
+        times["posted"] = time.monotonic()
+        engine.append_log(task_id, "line\n")
+        until(lambda: engine.log_watch.waiting(), what="snw to wait again")
+        times["stopping"] = time.monotonic()
+        engine.request_terminate(task_id)
+
+    writer = threading.Thread(target=later)
+    writer.start()
+    start = time.monotonic()
+    result = snw("log", "-f", task_id, ok=False)
+    writer.join(10)
+
+    assert result.exit_code == 1 and result.stdout == "line\n"
+    assert "stopped (aborted)" in result.stderr
+    assert time.monotonic() - start < 10  # woken, never a 30 s poll to the end
+
+
+def test_log_follow_outlives_a_short_token_by_refreshing_it(
+    snw, login_as, engine, worker, token_file
+):
+    first = login_as("AATRN", duration=2)
+    task_id = _launch(snw, "-o", '{"fake": {"duration": 4}}', "--", "train")
+
+    result = snw("log", "-f", task_id)
+
+    assert result.exit_code == 0 and "stopped (completed)" in result.stderr
+    saved = token_file.read_text().strip()
+    assert saved != first and saved.startswith("_T_")
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    assert snw("whoami").exit_code == 0  # the refreshed token is the one saved
+
+
+def test_log_follow_does_not_save_a_given_token(snw, people, engine, worker, token_file):
+    from accounts.tokens import temporary_token_create
+
+    snw.env["SNW_TOKEN"] = temporary_token_create(user=people["AATRN"]).token
+    task_id = _launch(snw, "-o", '{"fake": {"duration": 1}}', "--", "train")
+
+    assert snw("log", "-f", task_id).exit_code == 0
+    assert not token_file.exists()

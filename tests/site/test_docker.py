@@ -47,6 +47,20 @@ def test_dockerfile_copies_only_files_that_exist():
                 assert source == "." or (root / source).exists(), source
 
 
+def test_launcher_runs_threaded_workers_for_log_followers():
+    """A log follower parks up to 60 s: gthread workers hold hundreds of them (issue 14)."""
+    import runpy
+
+    from nmtwizard import defaults
+
+    assert "docker/gunicorn.conf.py" in (DOCKER / "Dockerfile").read_text()
+    conf = runpy.run_path(str(DOCKER / "gunicorn.conf.py"))
+    assert conf["worker_class"] == "gthread"
+    assert conf["workers"] * conf["threads"] >= 200
+    assert conf["timeout"] > defaults.MAX_LOG_WAIT
+    assert conf["graceful_timeout"] > defaults.MAX_LOG_WAIT
+
+
 def test_collected_static_files_are_served_without_debug(tmp_path, settings, db):
     """The image runs gunicorn with DEBUG off: the console's CSS and the API docs' assets are
     served from STATIC_ROOT (WhiteNoise), as the Dockerfile's collectstatic leaves them."""

@@ -5,6 +5,7 @@ from accounts.api.serializers.auth import (
     PersistentTokenCreatedSerializer,
     PersistentTokenCreateSerializer,
     PersistentTokenSerializer,
+    TokenRefreshResponseSerializer,
     TokenRequestSerializer,
     TokenResponseSerializer,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "RoleUpdateSerializer",
     "ShareCreateSerializer",
     "ShareSerializer",
+    "TokenRefreshResponseSerializer",
     "TokenRequestSerializer",
     "TokenResponseSerializer",
     "UserCreateSerializer",

@@ -46,6 +46,13 @@ class TokenResponseSerializer(serializers.Serializer):
     duration = serializers.IntegerField(help_text="Seconds until it expires.")
 
 
+class TokenRefreshResponseSerializer(TokenResponseSerializer):
+    session_expires_in = serializers.IntegerField(
+        help_text="Seconds left before the session reaches TOKEN_MAX_SESSION_AGE: no refresh "
+        "gives a token valid past it (log in again then)."
+    )
+
+
 # =============================================================================
 # Persistent tokens
 # =============================================================================

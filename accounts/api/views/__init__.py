@@ -1,6 +1,11 @@
 """Views of the accounts API, re-exported from one module per resource."""
 
-from accounts.api.views.auth import LogoutView, PersistentTokenViewSet, TokenView
+from accounts.api.views.auth import (
+    LogoutView,
+    PersistentTokenViewSet,
+    TokenRefreshView,
+    TokenView,
+)
 from accounts.api.views.entities import EntityViewSet
 from accounts.api.views.groups import GroupViewSet
 from accounts.api.views.me import MeView, PasswordView
@@ -17,6 +22,7 @@ __all__ = [
     "PersistentTokenViewSet",
     "RoleViewSet",
     "ShareViewSet",
+    "TokenRefreshView",
     "TokenView",
     "UserViewSet",
 ]

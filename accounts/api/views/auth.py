@@ -1,14 +1,18 @@
-"""Authentication routes: login (``/auth/token``), logout, persistent tokens (``/auth/tokens``).
+"""Authentication routes: login (``/auth/token``), refresh (``/auth/token/refresh``), logout,
+persistent tokens (``/auth/tokens``).
 
 Thin views: they parse input, call :mod:`accounts.tokens`, and serialize. Errors answer
 ``{"message": …}`` (:mod:`accounts.api.exceptions`).
 """
 
+import time
+
+from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,13 +23,14 @@ from accounts.api.serializers import (
     PersistentTokenCreatedSerializer,
     PersistentTokenCreateSerializer,
     PersistentTokenSerializer,
+    TokenRefreshResponseSerializer,
     TokenRequestSerializer,
     TokenResponseSerializer,
 )
 from accounts.api.views.base import TRAINER_ID_RE, NamedNotFoundMixin
 from accounts.authentication import PasswordBasicAuthentication, ServiceUnavailable
 
-__all__ = ["LogoutView", "PersistentTokenViewSet", "TokenView"]
+__all__ = ["LogoutView", "PersistentTokenViewSet", "TokenRefreshView", "TokenView"]
 
 _UNAUTHORIZED = OpenApiResponse(MessageSerializer, description="Missing or invalid credentials.")
 _FORBIDDEN = OpenApiResponse(MessageSerializer, description="A task-restricted token.")
@@ -88,6 +93,56 @@ class TokenView(APIView):
             raise ServiceUnavailable() from None
         body = TokenResponseSerializer({"token": issued.token, "duration": issued.duration}).data
         return Response(body, headers={"Cache-Control": "no-store"})
+
+
+# =============================================================================
+# Refresh: a temporary token buys a new one, within the session's age limit
+# =============================================================================
+class TokenRefreshView(APIView):
+    """Trade a valid ``_T_`` token for a new one of the same session (no password).
+
+    The new token keeps the session start of the login, and is never valid past
+    ``TOKEN_MAX_SESSION_AGE`` seconds after it; the presented token stays valid until its own
+    expiry. Persistent tokens (nothing to refresh), task tokens and sessions at their age limit
+    are refused with 403; an expired or revoked token with 401.
+    """
+
+    @extend_schema(
+        tags=["auth"],
+        operation_id="auth_token_refresh",
+        parameters=[_DURATION],
+        request=TokenRequestSerializer,
+        responses={
+            200: TokenRefreshResponseSerializer,
+            400: OpenApiResponse(MessageSerializer, description="`duration` out of range."),
+            401: _UNAUTHORIZED,
+            403: OpenApiResponse(
+                MessageSerializer,
+                description="A persistent or task token, or a session at its age limit.",
+            ),
+        },
+    )
+    def post(self, request):
+        data = request.data if "duration" in request.data else request.query_params
+        serializer = TokenRequestSerializer(data=data)
+        serializer.is_valid(raise_exception=True)
+        if not isinstance(request.auth, tokens.TokenInfo):
+            raise PermissionDenied("Only a token can be refreshed.")
+        try:
+            issued = tokens.temporary_token_refresh(
+                user=request.user,
+                info=request.auth,
+                duration=serializer.validated_data.get("duration"),
+            )
+        except tokens.TokenNotRefreshable as exc:
+            raise PermissionDenied(str(exc)) from None
+        except tokens.TokenServiceUnavailable:
+            raise ServiceUnavailable() from None
+        left = request.auth.session_start + settings.SNW_TOKEN_MAX_SESSION_AGE - time.time()
+        body = {"token": issued.token, "duration": issued.duration, "session_expires_in": left}
+        return Response(
+            TokenRefreshResponseSerializer(body).data, headers={"Cache-Control": "no-store"}
+        )
 
 
 # =============================================================================

@@ -540,6 +540,7 @@ _SYNC_SCRIPT = """
 local cur = tonumber(redis.call('HGET', KEYS[1], 'host_log_offset') or '0')
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local offset, data, cap, marker = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local channel = ARGV[5]
 if offset > cur then return cur end
 local stop = offset + #data
 if stop <= cur then return cur end
@@ -550,6 +551,7 @@ if size < cap then
   local room = cap - size
   if #data <= room then redis.call('APPEND', KEYS[2], data)
   else redis.call('APPEND', KEYS[2], string.sub(data, 1, room) .. marker) end
+  redis.call('PUBLISH', channel, ARGV[6])
 end
 return stop
 """
@@ -579,7 +581,8 @@ class LogSync:
     def append(self, task_id: str, offset: int, data: bytes) -> int:
         """Copy ``data`` found at host ``offset``; returns the host offset now copied up to."""
         keys = [self.keys.task(task_id), self.keys.log(task_id)]
-        return int(self._script(keys=keys, args=[offset, data, self.cap, self.marker]))
+        args = [offset, data, self.cap, self.marker, self.keys.log_events(), task_id]
+        return int(self._script(keys=keys, args=args))
 
 
 # ----------------------------------------------------------------------------- the service

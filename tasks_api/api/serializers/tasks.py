@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from nmtwizard import defaults
 from nmtwizard.task import TaskStatus
-from tasks_api.constants import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
+from tasks_api.constants import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, MAX_LOG_WAIT
 
 __all__ = [
     "BeatQuerySerializer",
@@ -220,6 +220,16 @@ class BeatQuerySerializer(serializers.Serializer):
 
 class LogQuerySerializer(serializers.Serializer):
     offset = serializers.IntegerField(default=0, min_value=0, max_value=2**40)
+    wait = serializers.FloatField(
+        default=0,
+        min_value=0,
+        max_value=MAX_LOG_WAIT,
+        help_text=(
+            "Long poll: when nothing lies past `offset` and the task has not stopped, wait up "
+            f"to this many seconds (at most {MAX_LOG_WAIT:g}) for new bytes or the task's end; "
+            "the answer comes as soon as either happens."
+        ),
+    )
 
 
 class LogWriteQuerySerializer(serializers.Serializer):

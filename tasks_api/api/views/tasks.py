@@ -7,6 +7,7 @@ selector or the engine facade, serialize.
 
 from __future__ import annotations
 
+from django.db import connection
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -40,6 +41,8 @@ from tasks_api.constants import (
     LOG_OFFSET_HEADER,
     MAX_LOG_REQUEST,
     MAX_UPLOAD,
+    TASK_MESSAGE_HEADER,
+    TASK_STATUS_HEADER,
     PoolRule,
     TaskRule,
 )
@@ -56,6 +59,31 @@ _PATTERN = OpenApiParameter(
     description="Glob on the task id with an implied trailing `*` (`-*`: every task).",
 )
 _FILE_NAME = OpenApiParameter("name", OpenApiTypes.STR, OpenApiParameter.PATH)
+_LOG_HEADERS = [
+    OpenApiParameter(
+        LOG_OFFSET_HEADER,
+        OpenApiTypes.INT,
+        OpenApiParameter.HEADER,
+        response=[200],
+        description="The offset to read from next.",
+    ),
+    OpenApiParameter(
+        TASK_STATUS_HEADER,
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        response=[200],
+        description="The task's status when the log was read: a follower stops after a read "
+        "with no bytes and status `stopped`.",
+    ),
+    OpenApiParameter(
+        TASK_MESSAGE_HEADER,
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        response=[200],
+        description="The task's message (its outcome once stopped: `completed`, `error`, "
+        "`aborted`…), when it has one.",
+    ),
+]
 _OK = OpenApiResponse(MessageSerializer, description="Done.")
 _LAUNCH_RESPONSE = {
     "oneOf": [
@@ -73,6 +101,14 @@ class _LogAck(serializers.Serializer):
 class _BeatAck(serializers.Serializer):
     message = serializers.CharField()
     status = serializers.CharField()
+
+
+def release_db_connection() -> None:
+    """Close this thread's database connection before a long poll sleeps: hundreds of waiting
+    followers must not pin hundreds of database connections (the next request reopens one).
+    Inside a transaction (tests, ATOMIC_REQUESTS) the connection is left alone."""
+    if not connection.in_atomic_block:
+        connection.close()
 
 
 def _launch_line(task: dict) -> str:
@@ -247,22 +283,31 @@ class TaskViewSet(EngineViewSet):
     @extend_schema(
         tags=["tasks"],
         operation_id="task_log_read",
-        parameters=[_TASK_ID, LogQuerySerializer],
+        parameters=[_TASK_ID, LogQuerySerializer, *_LOG_HEADERS],
         request=None,
         responses={
             (200, "text/plain"): OpenApiResponse(
                 OpenApiTypes.STR,
-                description=f"Log bytes from `offset`; header `{LOG_OFFSET_HEADER}`: next offset.",
+                description="Log bytes from `offset` (none when `wait` passed without news).",
             ),
             **errors(400, 404),
         },
+        description=(
+            "Read a task's log from `offset`. With `wait`, a long poll: the answer comes as "
+            "soon as new bytes arrive or the task stops, or after `wait` seconds."
+        ),
     )
     def log_read(self, request, task_id: str):
         query = self._query(LogQuerySerializer)
         self._task(task_id)
-        data, offset = self.engine.read_log(task_id, query["offset"])
-        response = HttpResponse(data, content_type="text/plain; charset=utf-8")
-        response[LOG_OFFSET_HEADER] = str(offset)
+        chunk = self.engine.follow_log(
+            task_id, query["offset"], wait=query["wait"], before_wait=release_db_connection
+        )
+        response = HttpResponse(chunk.data, content_type="text/plain; charset=utf-8")
+        response[LOG_OFFSET_HEADER] = str(chunk.offset)
+        response[TASK_STATUS_HEADER] = chunk.status
+        if chunk.message:
+            response[TASK_MESSAGE_HEADER] = chunk.message
         return response
 
     _file_get_schema = {
