@@ -510,14 +510,15 @@ class Engine:
         self.store.put_file(task_id, name, data)
 
     @_unavailable
-    def get_file(self, task_id: str, name: str) -> bytes:
+    def get_file(self, task_id: str, name: str, *, task: dict[str, Any] | None = None) -> bytes:
         """A file of the task, or a declared input: a name the task lists in
         ``content.inputs`` is served only from that source (its parent, which declared the
         output ``launcher:<name>``; a score reading its translation), never from an upload of
         the same name, as nmt-wizard's ``launcher:../<trans>/<name>`` always read the
-        translation. Nothing else of another task is ever readable."""
+        translation. Nothing else of another task is ever readable. ``task``: the task as the
+        caller already read it (its access check did), to spare a second read."""
         check_file_name(name)
-        task = self.store.get(task_id)
+        task = task if task is not None else self.store.get(task_id)
         if name not in ((task.get("content") or {}).get("inputs") or {}):
             return self.store.get_file(task_id, name)
         source = self._input_source(task, name)

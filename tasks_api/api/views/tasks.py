@@ -322,8 +322,8 @@ class TaskViewSet(EngineViewSet):
 
     @extend_schema(operation_id="task_file_get", **_file_get_schema)
     def file_get(self, request, task_id: str, name: str):
-        self._task(task_id)
-        data = self.engine.get_file(task_id, name)
+        task = self._task(task_id)
+        data = self.engine.get_file(task_id, name, task=task)
         response = HttpResponse(data, content_type="application/octet-stream")
         response["Content-Disposition"] = f'attachment; filename="{name.rsplit("/", 1)[-1]}"'
         return response
