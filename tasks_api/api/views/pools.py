@@ -91,13 +91,16 @@ class PoolViewSet(EngineViewSet):
         query.is_valid(raise_exception=True)
         engine = self.engine
         readable = scoping.task_read_scope(request.user)
+        minimal = query.validated_data["minimal"]
         listed = []
         for description in scoping.visible_pools(request.user, engine, engine.list_pools()):
             entities = scoping.pool_entities(engine, description["name"])
             if scoping.pool_listed(request.user, entities, every_pool=query.validated_data["all"]):
-                description = selectors.pool_without_unreadable_tasks(engine, description, readable)
+                if not minimal:  # a minimal answer names the pool only: no task to filter
+                    description = selectors.pool_without_unreadable_tasks(
+                        engine, description, readable
+                    )
                 listed.append((description, entities))
-        minimal = query.validated_data["minimal"]
         types = {} if minimal else selectors.pool_task_types(engine, [d for d, _ in listed])
         return Response(
             {
